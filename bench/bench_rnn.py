@@ -1,0 +1,181 @@
+"""Times SimpleRNN and LSTM forward and forward+backward for fastrnn (cpu), the NumPy reference
+and, when importable, PyTorch CPU with the same weights, after checking that outputs and
+gradients agree. Prints one table (medians of warmed-up runs, ms, GFLOP/s, ratios) and, with
+--write, records it with the machine and the command in bench/RESULTS.md.
+
+    python bench/bench_rnn.py [--threads 2] [--repeats 7] [--write]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(__file__))
+import fastrnn  # noqa: E402
+from fastrnn import ops  # noqa: E402
+from shapes import GATES, SHAPES, forward_flops  # noqa: E402
+
+try:
+    import torch
+except ImportError:
+    torch = None
+
+
+def median_ms(fn, repeats, warmup=2):
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return 1e3 * statistics.median(times)
+
+
+def problem(cell, T, B, D, H, rng):
+    G = GATES[cell]
+    x = rng.standard_normal((B, T, D)).astype(np.float32)
+    kernel = (rng.standard_normal((D, G * H)) / np.sqrt(D)).astype(np.float32)
+    recurrent = (rng.standard_normal((H, G * H)) / np.sqrt(H)).astype(np.float32)
+    bias = (rng.standard_normal(G * H) * 0.1).astype(np.float32)
+    d_out = rng.standard_normal((B, T, H)).astype(np.float32)
+    return x, kernel, recurrent, bias, d_out
+
+
+def fastrnn_fns(cell, x, kernel, recurrent, bias, d_out, backend):
+    fwd_op = ops.lstm_forward if cell == "lstm" else ops.simple_rnn_forward
+    bwd_op = ops.lstm_backward if cell == "lstm" else ops.simple_rnn_backward
+
+    def forward():
+        return fwd_op(x, kernel, recurrent, bias, training=False, backend=backend)[0]
+
+    def forward_backward():
+        out, _, cache = fwd_op(x, kernel, recurrent, bias, backend=backend)
+        return out, bwd_op(cache, d_out)
+
+    return forward, forward_backward
+
+
+def torch_fns(cell, x, kernel, recurrent, bias, d_out):
+    D, H = x.shape[2], recurrent.shape[0]
+    module = (torch.nn.LSTM if cell == "lstm" else torch.nn.RNN)(D, H, batch_first=True)
+    with torch.no_grad():  # Keras layout -> PyTorch: transposed weights, one bias
+        module.weight_ih_l0.copy_(torch.from_numpy(kernel.T.copy()))
+        module.weight_hh_l0.copy_(torch.from_numpy(recurrent.T.copy()))
+        module.bias_ih_l0.copy_(torch.from_numpy(bias))
+        module.bias_hh_l0.zero_()
+    xt = torch.from_numpy(x).requires_grad_(True)
+    gt = torch.from_numpy(d_out)
+
+    def forward():
+        with torch.no_grad():
+            return module(xt)[0]
+
+    def forward_backward():
+        xt.grad = None
+        module.zero_grad()
+        out = module(xt)[0]
+        out.backward(gt)
+        return out, xt.grad
+
+    return forward, forward_backward
+
+
+def check(cell, fr_fb, ref_fb, torch_fb):
+    """Outputs and input gradients agree across implementations before anything is timed."""
+    out, grads = fr_fb()
+    if ref_fb is not None:
+        ref_out, ref_grads = ref_fb()
+        np.testing.assert_allclose(out, ref_out, rtol=1e-3, atol=1e-4)
+        np.testing.assert_allclose(grads.x, ref_grads.x, rtol=1e-3, atol=1e-4)
+    if torch_fb is not None:
+        t_out, t_dx = torch_fb()
+        np.testing.assert_allclose(out, t_out.detach().numpy(), rtol=1e-3, atol=1e-4)
+        np.testing.assert_allclose(grads.x, t_dx.numpy(), rtol=1e-3, atol=1e-4)
+
+
+def machine():
+    cpu = platform.processor()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    cfg = fastrnn._core.config()
+    parts = [f"{cpu}, {os.cpu_count()} cores", f"Python {platform.python_version()}", f"NumPy {np.__version__}",
+             f"fastrnn {fastrnn.__version__} ({cfg['blas']} {cfg['blas_version']}, SIMD {cfg['simd_in_use']})"]
+    if torch is not None:
+        parts.append(f"PyTorch {torch.__version__}")
+    return "; ".join(parts)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--reference-repeats", type=int, default=2, help="the NumPy reference is slow")
+    parser.add_argument("--cells", nargs="+", default=["lstm", "simple_rnn"])
+    parser.add_argument("--no-reference", action="store_true")
+    parser.add_argument("--write", action="store_true", help="record the table in bench/RESULTS.md")
+    args = parser.parse_args()
+    fastrnn.set_num_threads(args.threads)
+    if torch is not None:
+        torch.set_num_threads(args.threads)
+    rng = np.random.default_rng(0)
+    head = ("| cell | T, B, D, H | pass | fastrnn ms | GFLOP/s | numpy ms | torch ms | vs numpy | vs torch |\n"
+            "|---|---|---|---|---|---|---|---|---|")
+    rows = [head]
+    print(head, flush=True)
+    for cell in args.cells:
+        for T, B, D, H in SHAPES:
+            if cell == "simple_rnn" and (T, B, D, H) == (100, 64, 64, 1024):
+                continue
+            data = problem(cell, T, B, D, H, rng)
+            fr = fastrnn_fns(cell, *data, backend="cpu")
+            ref = None if args.no_reference else fastrnn_fns(cell, *data, backend="numpy")
+            tc = torch_fns(cell, *data) if torch is not None else None
+            check(cell, fr[1], ref and ref[1], tc and tc[1])
+            for which, name, flops in ((0, "fwd", 1), (1, "fwd+bwd", 3)):
+                ms = median_ms(fr[which], args.repeats)
+                ref_ms = median_ms(ref[which], args.reference_repeats, warmup=1) if ref else float("nan")
+                t_ms = median_ms(tc[which], args.repeats) if tc else float("nan")
+                gflops = flops * forward_flops(cell, T, B, D, H) / (ms * 1e6)
+                row = (f"| {cell} | {T}, {B}, {D}, {H} | {name} | {ms:.2f} | {gflops:.0f} | {ref_ms:.1f} | "
+                       f"{t_ms:.2f} | {ref_ms / ms:.1f}x | {t_ms / ms:.2f}x |")
+                rows.append(row)
+                print(row, flush=True)
+    command = "python " + " ".join([os.path.relpath(sys.argv[0])] + sys.argv[1:])
+    if args.write:
+        write_results(rows, command, args.threads)
+
+
+def write_results(rows, command, threads):
+    path = os.path.join(os.path.dirname(__file__), "RESULTS.md")
+    text = open(path).read() if os.path.exists(path) else "# fastrnn benchmark results\n"
+    section = (f"## CPU kernels: fastrnn vs NumPy reference vs PyTorch\n\n"
+               f"Machine: {machine()}. Threads: {threads} (fastrnn and PyTorch). float32, x (B, T, D).\n"
+               f"Command: `{command}`\n\n"
+               "Medians of warmed-up runs; ratios are the other's time / fastrnn's time (>1: fastrnn faster). "
+               "GFLOP/s counts only the matrix products (bench/shapes.py): forward 2·T·B·(D+H)·G·H, "
+               "forward+backward 3x that.\n\n" + "\n".join(rows) + "\n")
+    marker = "## CPU kernels: fastrnn vs NumPy reference vs PyTorch"
+    if marker in text:  # replace the old section, keep the others
+        start = text.index(marker)
+        end = text.find("\n## ", start + 1)
+        text = text[:start] + section + (text[end + 1:] if end >= 0 else "")
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,234 @@
+// bindings.cpp: the only file that includes pybind11. It checks what the Python layer already
+// validated (dtype, C order, sizes) as a last line of defence, allocates the results,
+// releases the GIL and calls the kernels. No arithmetic here.
+#include <omp.h>
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <algorithm>
+#include <stdexcept>
+#include <string>
+
+#include "blas.h"
+#include "dispatch.h"
+
+namespace py = pybind11;
+using namespace fastrnn;
+
+namespace {
+
+// A read-only pointer into `obj` (or null for None), checked to be C-ordered T with `size` items.
+template <typename T>
+const T* input(const py::object& obj, int64_t size, const char* name) {
+  if (obj.is_none()) return nullptr;
+  auto arr = py::cast<py::array>(obj);
+  if (!py::isinstance<py::array_t<T>>(arr) || !(arr.flags() & py::array::c_style) || arr.size() != size)
+    throw std::invalid_argument(std::string("_core: argument '") + name + "' must be a C-contiguous " +
+                                (sizeof(T) == 4 ? "float32" : "float64") + " array of " +
+                                std::to_string(size) + " items");
+  return static_cast<const T*>(arr.data());
+}
+
+template <typename T>
+py::array_t<T> empty(std::initializer_list<int64_t> shape) {
+  return py::array_t<T>(std::vector<py::ssize_t>(shape.begin(), shape.end()));
+}
+
+std::vector<py::ssize_t> sequence_shape(const RnnProblem& p, int64_t width) {
+  if (p.time_major) return {p.T, p.B, width};
+  return {p.B, p.T, width};
+}
+
+RnnProblem problem(const py::array& x, int64_t H, const py::object& lengths, int activation,
+                   int recurrent_activation, bool reverse, bool time_major) {
+  if (x.ndim() != 3) throw std::invalid_argument("_core: argument 'x' must be 3-D");
+  RnnProblem p;
+  p.time_major = time_major;
+  p.T = x.shape(time_major ? 0 : 1);
+  p.B = x.shape(time_major ? 1 : 0);
+  p.D = x.shape(2);
+  p.H = H;
+  p.reverse = reverse;
+  p.activation = static_cast<Activation>(activation);
+  p.recurrent_activation = static_cast<Activation>(recurrent_activation);
+  p.lengths = input<int32_t>(lengths, p.B, "lengths");
+  if (p.lengths)
+    for (int64_t b = 0; b < p.B; ++b)
+      if (p.lengths[b] < 0 || p.lengths[b] > p.T) throw std::invalid_argument("_core: lengths out of [0, T]");
+  return p;
+}
+
+template <typename T>
+py::tuple simple_rnn_forward_t(const py::array& x, const py::object& kernel, const py::object& recurrent_kernel,
+                               const py::object& bias, const py::object& h0, const py::object& lengths,
+                               int activation, bool reverse, bool time_major) {
+  const int64_t H = py::cast<py::array>(bias).size();
+  const RnnProblem p = problem(x, H, lengths, activation, 0, reverse, time_major);
+  auto outputs = py::array_t<T>(sequence_shape(p, H));
+  auto h_T = empty<T>({p.B, H});
+  SimpleRnnForward<T> a{input<T>(x, p.T * p.B * p.D, "x"), input<T>(kernel, p.D * H, "kernel"),
+                        input<T>(recurrent_kernel, H * H, "recurrent_kernel"), input<T>(bias, H, "bias"),
+                        input<T>(h0, p.B * H, "h0"), outputs.mutable_data(), h_T.mutable_data()};
+  {
+    py::gil_scoped_release release;
+    simple_rnn_forward<T>(p, a);
+  }
+  return py::make_tuple(outputs, h_T);
+}
+
+template <typename T>
+py::tuple simple_rnn_backward_t(const py::array& x, const py::object& kernel, const py::object& recurrent_kernel,
+                                const py::object& h0, const py::object& outputs, const py::object& lengths,
+                                int activation, bool reverse, bool time_major, const py::object& d_outputs,
+                                const py::object& d_h) {
+  const int64_t H = py::cast<py::array>(h0).shape(1);
+  const RnnProblem p = problem(x, H, lengths, activation, 0, reverse, time_major);
+  auto dx = py::array_t<T>(sequence_shape(p, p.D));
+  auto dh0 = empty<T>({p.B, H});
+  auto dkernel = empty<T>({p.D, H});
+  auto drecurrent = empty<T>({H, H});
+  auto dbias = empty<T>({H});
+  const int64_t seq = p.T * p.B * H;
+  SimpleRnnBackward<T> a{input<T>(x, p.T * p.B * p.D, "x"), input<T>(kernel, p.D * H, "kernel"),
+                         input<T>(recurrent_kernel, H * H, "recurrent_kernel"), input<T>(h0, p.B * H, "h0"),
+                         input<T>(outputs, seq, "outputs"), input<T>(d_outputs, seq, "d_outputs"),
+                         input<T>(d_h, p.B * H, "d_h"), dx.mutable_data(), dh0.mutable_data(),
+                         dkernel.mutable_data(), drecurrent.mutable_data(), dbias.mutable_data()};
+  {
+    py::gil_scoped_release release;
+    simple_rnn_backward<T>(p, a);
+  }
+  return py::make_tuple(dx, dh0, dkernel, drecurrent, dbias);
+}
+
+template <typename T>
+py::tuple lstm_forward_t(const py::array& x, const py::object& kernel, const py::object& recurrent_kernel,
+                         const py::object& bias, const py::object& h0, const py::object& c0,
+                         const py::object& lengths, int activation, int recurrent_activation, bool reverse,
+                         bool time_major, bool training) {
+  const int64_t H = py::cast<py::array>(bias).size() / 4;
+  const RnnProblem p = problem(x, H, lengths, activation, recurrent_activation, reverse, time_major);
+  auto outputs = py::array_t<T>(sequence_shape(p, H));
+  auto h_T = empty<T>({p.B, H});
+  auto c_T = empty<T>({p.B, H});
+  py::object gates = py::none(), cells = py::none();
+  T *gates_ptr = nullptr, *cells_ptr = nullptr;
+  if (training) {
+    auto g = py::array_t<T>(sequence_shape(p, 4 * H));
+    auto c = py::array_t<T>(sequence_shape(p, H));
+    gates_ptr = g.mutable_data();
+    cells_ptr = c.mutable_data();
+    gates = g;
+    cells = c;
+  }
+  LstmForward<T> a{input<T>(x, p.T * p.B * p.D, "x"), input<T>(kernel, p.D * 4 * H, "kernel"),
+                   input<T>(recurrent_kernel, H * 4 * H, "recurrent_kernel"), input<T>(bias, 4 * H, "bias"),
+                   input<T>(h0, p.B * H, "h0"), input<T>(c0, p.B * H, "c0"), outputs.mutable_data(),
+                   h_T.mutable_data(), c_T.mutable_data(), gates_ptr, cells_ptr};
+  {
+    py::gil_scoped_release release;
+    lstm_forward<T>(p, a);
+  }
+  return py::make_tuple(outputs, h_T, c_T, gates, cells);
+}
+
+template <typename T>
+py::tuple lstm_backward_t(const py::array& x, const py::object& kernel, const py::object& recurrent_kernel,
+                          const py::object& h0, const py::object& c0, const py::object& outputs,
+                          const py::object& gates, const py::object& cells, const py::object& lengths,
+                          int activation, int recurrent_activation, bool reverse, bool time_major,
+                          const py::object& d_outputs, const py::object& d_h, const py::object& d_c) {
+  const int64_t H = py::cast<py::array>(h0).shape(1);
+  const RnnProblem p = problem(x, H, lengths, activation, recurrent_activation, reverse, time_major);
+  auto dx = py::array_t<T>(sequence_shape(p, p.D));
+  auto dh0 = empty<T>({p.B, H});
+  auto dc0 = empty<T>({p.B, H});
+  auto dkernel = empty<T>({p.D, 4 * H});
+  auto drecurrent = empty<T>({H, 4 * H});
+  auto dbias = empty<T>({4 * H});
+  const int64_t seq = p.T * p.B * H;
+  LstmBackward<T> a{input<T>(x, p.T * p.B * p.D, "x"), input<T>(kernel, p.D * 4 * H, "kernel"),
+                    input<T>(recurrent_kernel, H * 4 * H, "recurrent_kernel"), input<T>(h0, p.B * H, "h0"),
+                    input<T>(c0, p.B * H, "c0"), input<T>(outputs, seq, "outputs"),
+                    input<T>(gates, 4 * seq, "gates"), input<T>(cells, seq, "cells"),
+                    input<T>(d_outputs, seq, "d_outputs"), input<T>(d_h, p.B * H, "d_h"),
+                    input<T>(d_c, p.B * H, "d_c"), dx.mutable_data(), dh0.mutable_data(), dc0.mutable_data(),
+                    dkernel.mutable_data(), drecurrent.mutable_data(), dbias.mutable_data()};
+  if (!a.gates || !a.cells) throw std::invalid_argument("_core: lstm_backward needs the training cache");
+  {
+    py::gil_scoped_release release;
+    lstm_backward<T>(p, a);
+  }
+  return py::make_tuple(dx, dh0, dc0, dkernel, drecurrent, dbias);
+}
+
+
+bool is_float32(const py::array& x) {
+  if (py::isinstance<py::array_t<float>>(x)) return true;
+  if (py::isinstance<py::array_t<double>>(x)) return false;
+  throw std::invalid_argument("_core: argument 'x' must be float32 or float64");
+}
+
+void set_num_threads(int n) {
+  if (n < 1) throw std::invalid_argument("set_num_threads: n must be >= 1");
+  omp_set_num_threads(n);
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "fastrnn's C++ kernels; use fastrnn.ops, which validates arguments first.";
+  blas_init();
+  m.def("simple_rnn_forward", [](const py::array& x, py::object k, py::object rk, py::object b, py::object h0,
+                                 py::object lengths, int act, bool reverse, bool time_major) {
+    return is_float32(x) ? simple_rnn_forward_t<float>(x, k, rk, b, h0, lengths, act, reverse, time_major)
+                         : simple_rnn_forward_t<double>(x, k, rk, b, h0, lengths, act, reverse, time_major);
+  });
+  m.def("simple_rnn_backward", [](const py::array& x, py::object k, py::object rk, py::object h0, py::object out,
+                                  py::object lengths, int act, bool reverse, bool time_major, py::object dout,
+                                  py::object dh) {
+    return is_float32(x)
+               ? simple_rnn_backward_t<float>(x, k, rk, h0, out, lengths, act, reverse, time_major, dout, dh)
+               : simple_rnn_backward_t<double>(x, k, rk, h0, out, lengths, act, reverse, time_major, dout, dh);
+  });
+  m.def("lstm_forward", [](const py::array& x, py::object k, py::object rk, py::object b, py::object h0,
+                           py::object c0, py::object lengths, int act, int ract, bool reverse, bool time_major,
+                           bool training) {
+    return is_float32(x)
+               ? lstm_forward_t<float>(x, k, rk, b, h0, c0, lengths, act, ract, reverse, time_major, training)
+               : lstm_forward_t<double>(x, k, rk, b, h0, c0, lengths, act, ract, reverse, time_major, training);
+  });
+  m.def("lstm_backward", [](const py::array& x, py::object k, py::object rk, py::object h0, py::object c0,
+                            py::object out, py::object gates, py::object cells, py::object lengths, int act,
+                            int ract, bool reverse, bool time_major, py::object dout, py::object dh,
+                            py::object dc) {
+    return is_float32(x) ? lstm_backward_t<float>(x, k, rk, h0, c0, out, gates, cells, lengths, act, ract, reverse,
+                                                  time_major, dout, dh, dc)
+                         : lstm_backward_t<double>(x, k, rk, h0, c0, out, gates, cells, lengths, act, ract,
+                                                   reverse, time_major, dout, dh, dc);
+  });
+  m.def("set_num_threads", &set_num_threads, "Threads for the kernels (the BLAS runs inside them).");
+  m.def("get_num_threads", []() { return omp_get_max_threads(); });
+  m.def("simd_level", []() { return std::string(simd_level_name(simd_level())); });
+  m.def("detected_simd_level", []() { return std::string(simd_level_name(detected_simd_level())); });
+  m.def("set_simd_level", [](const std::string& name) {
+    for (SimdLevel level : {SimdLevel::Baseline, SimdLevel::Avx2, SimdLevel::Avx512})
+      if (name == simd_level_name(level)) return set_simd_level(level);
+    throw std::invalid_argument("set_simd_level: unknown level '" + name + "' (baseline, avx2, avx512)");
+  });
+  m.def("config", []() {
+    py::dict d;
+    d["version"] = FASTRNN_VERSION;
+    d["blas"] = "OpenBLAS (scipy-openblas32)";
+    d["blas_version"] = FASTRNN_OPENBLAS_VERSION;
+    d["blas_config"] = blas_config();
+    d["blas_threads"] = std::to_string(blas_threads()) + " per call (products are split across fastrnn's threads)";
+    d["openmp"] = _OPENMP;
+    d["threads"] = omp_get_max_threads();
+    d["simd_levels_compiled"] = py::make_tuple("baseline", "avx2", "avx512");
+    d["simd_detected"] = simd_level_name(detected_simd_level());
+    d["simd_in_use"] = simd_level_name(simd_level());
+    d["native_build"] = FASTRNN_NATIVE_BUILD != 0;
+    return d;
+  });
+}

@@ -1,0 +1,75 @@
+// blas.cpp: the only file that talks to OpenBLAS. Products with an empty dimension are
+// answered here (C scaled by beta) because BLAS rejects leading dimensions of zero.
+#include "blas.h"
+
+#include <cblas.h>
+#include <omp.h>
+
+#include <algorithm>
+
+namespace fastrnn {
+
+namespace {
+template <typename T>
+void scale_or_zero(int64_t M, int64_t N, T beta, T* C, int64_t ldc) {
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = beta == T(0) ? T(0) : beta * C[i * ldc + j];
+}
+}  // namespace
+
+template <>
+void gemm<float>(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                 const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
+                 int64_t ldc) {
+  if (M == 0 || N == 0) return;
+  if (K == 0) return scale_or_zero(M, N, beta, C, ldc);
+  scipy_cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
+                    trans_b ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, std::max<int64_t>(lda, 1),
+                    B, std::max<int64_t>(ldb, 1), beta, C, std::max<int64_t>(ldc, 1));
+}
+
+template <>
+void gemm<double>(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, double alpha,
+                  const double* A, int64_t lda, const double* B, int64_t ldb, double beta,
+                  double* C, int64_t ldc) {
+  if (M == 0 || N == 0) return;
+  if (K == 0) return scale_or_zero(M, N, beta, C, ldc);
+  scipy_cblas_dgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
+                    trans_b ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, std::max<int64_t>(lda, 1),
+                    B, std::max<int64_t>(ldb, 1), beta, C, std::max<int64_t>(ldc, 1));
+}
+
+template <typename T>
+void parallel_gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
+                   int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+  const bool split_rows = M >= N;
+  const int64_t extent = split_rows ? M : N;
+#pragma omp parallel
+  {
+    const int threads = omp_get_num_threads(), t = omp_get_thread_num();
+    // blocks of 16 rows/columns keep the BLAS kernels on full tiles
+    const int64_t blocks = (extent + 15) / 16;
+    const int64_t begin = std::min(extent, blocks * t / threads * 16);
+    const int64_t end = std::min(extent, blocks * (t + 1) / threads * 16);
+    if (end > begin) {
+      if (split_rows) {  // rows [begin, end) of op(A) and C
+        const T* a = trans_a ? A + begin : A + begin * lda;
+        gemm<T>(trans_a, trans_b, end - begin, N, K, alpha, a, lda, B, ldb, beta, C + begin * ldc, ldc);
+      } else {  // columns [begin, end) of op(B) and C
+        const T* b = trans_b ? B + begin * ldb : B + begin;
+        gemm<T>(trans_a, trans_b, M, end - begin, K, alpha, A, lda, b, ldb, beta, C + begin, ldc);
+      }
+    }
+  }
+}
+
+template void parallel_gemm<float>(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t,
+                                   const float*, int64_t, float, float*, int64_t);
+template void parallel_gemm<double>(bool, bool, int64_t, int64_t, int64_t, double, const double*, int64_t,
+                                    const double*, int64_t, double, double*, int64_t);
+
+void blas_init() { scipy_openblas_set_num_threads(1); }
+int blas_threads() { return scipy_openblas_get_num_threads(); }
+std::string blas_config() { return scipy_openblas_get_config(); }
+
+}  // namespace fastrnn

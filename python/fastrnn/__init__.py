@@ -1,0 +1,73 @@
+"""fastrnn: fast, faithful SimpleRNN and LSTM for Python.
+
+A C++ core (OpenBLAS, OpenMP, SIMD chosen at run time) behind a NumPy-in, NumPy-out functional
+API (fastrnn.ops), a pure-NumPy twin of every kernel (fastrnn.reference), and Keras-style
+layers, models and preprocessing on top.
+"""
+from __future__ import annotations
+
+import os
+
+from . import ops, reference
+from .backend import get_backend, set_backend
+
+try:
+    from . import _core
+except ImportError as _err:  # reported by show_config(); the "cpu" backend then says why it fails
+    _core = None
+    _core_error = str(_err)
+
+try:
+    from importlib.metadata import PackageNotFoundError, version as _version
+    __version__ = _version("fastrnn")
+except PackageNotFoundError:  # running from a source tree
+    __version__ = "0.0.0+source"
+__all__ = ["ops", "reference", "set_backend", "get_backend", "set_num_threads", "get_num_threads",
+           "show_config", "__version__"]
+
+
+def set_num_threads(n: int) -> None:
+    """Threads for the C++ kernels and their BLAS (they never run at the same time)."""
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise ValueError(f"argument 'n' must be a positive int, got {n!r}")
+    _require_core().set_num_threads(n)
+
+
+def get_num_threads() -> int:
+    """Threads the C++ kernels use: set_num_threads, else OMP_NUM_THREADS, else the core count."""
+    return _require_core().get_num_threads()
+
+
+def _require_core():
+    if _core is None:
+        raise RuntimeError(f"fastrnn's C++ core is not available: {_core_error}")
+    return _core
+
+
+def _default_threads() -> int:
+    env = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def show_config(file=None) -> dict:
+    """Print and return the build and run-time configuration: version, BLAS, OpenMP, threads,
+    SIMD levels compiled and detected, and whether the CUDA extension is built."""
+    info = {"fastrnn": __version__, "backend": get_backend()}
+    if _core is None:
+        info["core"] = f"not available ({_core_error})"
+    else:
+        info.update(_core.config())
+    try:
+        from . import _cuda_backend
+        info.update(_cuda_backend.config())
+    except ImportError as err:
+        info["cuda"] = f"not built ({err})"
+    for key, value in info.items():
+        print(f"{key:>22}: {value}", file=file)
+    return info
+
+
+if _core is not None:
+    _core.set_num_threads(_default_threads())

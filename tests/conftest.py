@@ -1,0 +1,44 @@
+"""Shared test fixtures: a seeded random generator and RNN problems with Keras-layout weights."""
+import numpy as np
+import pytest
+
+import fastrnn
+
+GATES = {"simple_rnn": 1, "lstm": 4}
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(1234)
+
+
+def make_problem(rng, cell, B, T, D, H, dtype=np.float64, time_major=False, scale=0.5):
+    """Random inputs, weights and initial states for one layer call, in the given layout."""
+    G = GATES[cell]
+    x = rng.standard_normal((T, B, D) if time_major else (B, T, D))
+    weights = {
+        "kernel": rng.standard_normal((D, G * H)) * scale / np.sqrt(D),
+        "recurrent_kernel": rng.standard_normal((H, G * H)) * scale / np.sqrt(H),
+        "bias": rng.standard_normal(G * H) * 0.1,
+    }
+    states = {"h0": rng.standard_normal((B, H)) * 0.5}
+    if cell == "lstm":
+        states["c0"] = rng.standard_normal((B, H)) * 0.5
+    cast = lambda a: a.astype(dtype)
+    return cast(x), {k: cast(v) for k, v in weights.items()}, {k: cast(v) for k, v in states.items()}
+
+
+def forward(cell, x, weights, states, **kw):
+    """ops.<cell>_forward with a uniform return: (outputs, final states tuple, cache)."""
+    if cell == "lstm":
+        out, (h, c), cache = fastrnn.ops.lstm_forward(x, **weights, **states, **kw)
+        return out, (h, c), cache
+    out, h, cache = fastrnn.ops.simple_rnn_forward(x, **weights, **states, **kw)
+    return out, (h,), cache
+
+
+def backward(cell, cache, d_outputs, d_states, **kw):
+    """ops.<cell>_backward with d_states a tuple (d_h,) or (d_h, d_c)."""
+    if cell == "lstm":
+        return fastrnn.ops.lstm_backward(cache, d_outputs, *d_states, **kw)
+    return fastrnn.ops.simple_rnn_backward(cache, d_outputs, *d_states, **kw)

@@ -1,0 +1,242 @@
+"""What fastrnn.ops promises beyond the math: backend selection, determinism, dtypes, odd array
+layouts, edge sizes, NaN propagation, and clear errors for bad input."""
+import numpy as np
+import pytest
+
+import fastrnn
+from fastrnn import ops
+
+from conftest import backward, forward, make_problem
+
+
+# --- backends ---------------------------------------------------------------------------
+
+def test_set_backend_globally_and_as_context_manager(rng):
+    x, w, s = make_problem(rng, "lstm", 2, 4, 3, 5)
+    assert fastrnn.get_backend() == "cpu"
+    with fastrnn.set_backend("numpy"):
+        assert fastrnn.get_backend() == "numpy"
+        *_, cache = ops.lstm_forward(x, **w)
+        assert cache.backend == "numpy"
+    assert fastrnn.get_backend() == "cpu"
+    fastrnn.set_backend("numpy")
+    try:
+        assert fastrnn.get_backend() == "numpy"
+    finally:
+        fastrnn.set_backend("cpu")
+    *_, cache = ops.lstm_forward(x, **w, backend="numpy")
+    assert cache.backend == "numpy"
+
+
+def test_unknown_backend_is_refused():
+    with pytest.raises(ValueError, match="backend"):
+        fastrnn.set_backend("tpu")
+    with pytest.raises(ValueError, match="backend"):
+        ops.simple_rnn_forward(np.zeros((1, 1, 1)), np.zeros((1, 1)), np.zeros((1, 1)), np.zeros(1), backend="gpu")
+
+
+def test_caches_are_interchangeable_between_backends(rng):
+    x, w, s = make_problem(rng, "lstm", 3, 6, 4, 5)
+    out, (h, c), cache = ops.lstm_forward(x, **w, **s, backend="numpy")
+    d = np.ones_like(out)
+    a = ops.lstm_backward(cache, d)  # runs on numpy, the cache's backend
+    b = ops.lstm_backward(cache, d, backend="cpu")
+    for ga, gb in zip(a, b):
+        np.testing.assert_allclose(ga, gb, rtol=1e-10, atol=1e-12)
+
+
+# --- determinism ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("cell", ["simple_rnn", "lstm"])
+def test_bitwise_deterministic_for_a_given_thread_count(rng, cell):
+    # What the README claims: repeated calls with the same thread count give the same bits.
+    # Across thread counts results agree to rounding only (the BLAS tiles the products differently).
+    x, w, s = make_problem(rng, cell, 7, 30, 13, 70, dtype=np.float32)
+    lengths = np.array([30, 2, 17, 0, 30, 5, 29])
+
+    def run():
+        out, finals, cache = forward(cell, x, w, s, lengths=lengths)
+        grads = backward(cell, cache, np.ones_like(out), tuple(np.ones_like(f) for f in finals))
+        return [out, *finals, *grads]
+
+    saved = fastrnn.get_num_threads()
+    try:
+        one = None
+        for threads in (1, 2, 3):
+            fastrnn.set_num_threads(threads)
+            first = run()
+            for _ in range(3):
+                for a, b in zip(first, run()):
+                    assert np.array_equal(a, b), f"{threads} threads"
+            one = one or first
+            for a, b in zip(one, first):
+                np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+    finally:
+        fastrnn.set_num_threads(saved)
+
+
+def test_num_threads_round_trip_and_validation():
+    saved = fastrnn.get_num_threads()
+    try:
+        fastrnn.set_num_threads(1)
+        assert fastrnn.get_num_threads() == 1
+    finally:
+        fastrnn.set_num_threads(saved)
+    with pytest.raises(ValueError, match="'n'"):
+        fastrnn.set_num_threads(0)
+
+
+def test_show_config_reports_the_build(capsys):
+    info = fastrnn.show_config()
+    assert info["blas"].startswith("OpenBLAS") and info["threads"] >= 1
+    assert info["simd_detected"] in ("baseline", "avx2", "avx512")
+    assert "cuda" in capsys.readouterr().out
+
+
+# --- dtypes and array layouts -----------------------------------------------------------
+
+@pytest.mark.parametrize("backend", ["cpu", "numpy"])
+def test_dtype_rules(rng, backend):
+    x = rng.integers(-3, 3, size=(2, 4, 3))
+    w = dict(kernel=np.ones((3, 5)), recurrent_kernel=np.eye(5) * 0.1, bias=np.zeros(5))
+    out, h, _ = ops.simple_rnn_forward(x, **w, backend=backend)
+    assert out.dtype == np.float64  # integers compute in float64, like np.tanh(int array)
+    w16 = {k: v.astype(np.float16) for k, v in w.items()}
+    out, h, _ = ops.simple_rnn_forward(x.astype(np.float16), **w16, backend=backend)
+    assert out.dtype == np.float32 and h.dtype == np.float32  # float16 is upcast
+    w32 = {k: v.astype(np.float32) for k, v in w.items()}
+    out, _, _ = ops.simple_rnn_forward(x.astype(np.float32), **w32, backend=backend)
+    assert out.dtype == np.float32
+
+
+def test_strided_fortran_and_readonly_arrays_give_the_same_results(rng):
+    x, w, s = make_problem(rng, "lstm", 4, 6, 5, 7)
+    want, _, _ = ops.lstm_forward(x, **w, **s)
+    wide = np.zeros((4, 12, 5))
+    wide[:, ::2] = x
+    fortran = {k: np.asfortranarray(v) for k, v in w.items()}
+    frozen = x.copy()
+    frozen.flags.writeable = False
+    for xs, ws in [(wide[:, ::2], w), (np.asfortranarray(x), fortran), (frozen, w)]:
+        got, _, _ = ops.lstm_forward(xs, **ws, **s)
+        np.testing.assert_array_equal(got, want)
+
+
+def test_outputs_may_be_modified_without_breaking_backward(rng):
+    x, w, s = make_problem(rng, "simple_rnn", 2, 5, 3, 4)
+    out, h, cache = ops.simple_rnn_forward(x, **w, **s)
+    want = ops.simple_rnn_backward(cache, np.ones_like(out))
+    out[...] = 123.0
+    got = ops.simple_rnn_backward(cache, np.ones_like(out))
+    for a, b in zip(got, want):
+        np.testing.assert_array_equal(a, b)
+
+
+# --- edge sizes -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("backend", ["cpu", "numpy"])
+@pytest.mark.parametrize("cell", ["simple_rnn", "lstm"])
+def test_empty_batch_and_zero_steps(rng, backend, cell):
+    for B, T in [(0, 5), (3, 0)]:
+        x, w, s = make_problem(rng, cell, B, T, 4, 3)
+        out, finals, cache = forward(cell, x, w, s, backend=backend)
+        assert out.shape == (B, T, 3)
+        np.testing.assert_array_equal(finals[0], s["h0"])  # nothing consumed: the state is h0
+        grads = backward(cell, cache, np.ones_like(out), tuple(np.ones_like(f) for f in finals))
+        assert grads.x.shape == x.shape and np.all(grads.kernel == 0)
+        np.testing.assert_array_equal(grads.h0, np.ones_like(s["h0"]))
+
+
+def test_zero_length_sequences_keep_their_state_and_output_zeros(rng):
+    x, w, s = make_problem(rng, "lstm", 3, 4, 2, 5)
+    out, (h, c), _ = ops.lstm_forward(x, **w, **s, lengths=np.array([4, 0, 2]))
+    np.testing.assert_array_equal(out[1], 0)
+    np.testing.assert_array_equal(out[2, 2:], 0)
+    np.testing.assert_array_equal(h[1], s["h0"][1])
+    np.testing.assert_array_equal(c[1], s["c0"][1])
+    np.testing.assert_array_equal(h[2], out[2, 1])
+
+
+def test_lengths_match_running_each_sequence_alone(rng):
+    x, w, s = make_problem(rng, "lstm", 3, 6, 4, 5)
+    lengths = np.array([6, 3, 1])
+    for reverse in (False, True):
+        out, (h, _), _ = ops.lstm_forward(x, **w, **s, lengths=lengths, reverse=reverse)
+        for b, L in enumerate(lengths):
+            alone, (hb, _), _ = ops.lstm_forward(x[b:b + 1, :L], **w, h0=s["h0"][b:b + 1], c0=s["c0"][b:b + 1],
+                                                 reverse=reverse)
+            np.testing.assert_allclose(out[b, :L], alone[0], rtol=1e-12)
+            np.testing.assert_allclose(h[b], hb[0], rtol=1e-12)
+
+
+def test_reverse_equals_forward_on_flipped_input(rng):
+    x, w, s = make_problem(rng, "simple_rnn", 2, 7, 3, 4)
+    rev, h_rev, _ = ops.simple_rnn_forward(x, **w, **s, reverse=True)
+    fwd, h_fwd, _ = ops.simple_rnn_forward(x[:, ::-1], **w, **s)
+    np.testing.assert_allclose(rev, fwd[:, ::-1], rtol=1e-12)
+    np.testing.assert_allclose(h_rev, h_fwd, rtol=1e-12)
+
+
+@pytest.mark.parametrize("cell", ["simple_rnn", "lstm"])
+def test_nan_and_inf_propagate_like_the_reference(rng, cell):
+    x, w, s = make_problem(rng, cell, 3, 5, 4, 6)
+    x[0, 2, 1] = np.nan
+    x[1, 0, 0] = np.inf
+    x[2, 4, 3] = -np.inf
+    ref = forward(cell, x, w, s, backend="numpy")
+    got = forward(cell, x, w, s, backend="cpu")
+    np.testing.assert_allclose(got[0], ref[0], rtol=1e-10, equal_nan=True)
+    assert np.isnan(got[0][0, 2:]).all()
+    ref_g = backward(cell, ref[2], np.ones_like(ref[0]), ())
+    got_g = backward(cell, got[2], np.ones_like(got[0]), ())
+    for a, b in zip(got_g, ref_g):
+        np.testing.assert_allclose(a, b, rtol=1e-10, equal_nan=True)
+
+
+# --- bad input --------------------------------------------------------------------------
+
+def _lstm_args(B=2, T=3, D=4, H=5):
+    return dict(x=np.zeros((B, T, D)), kernel=np.zeros((D, 4 * H)), recurrent_kernel=np.zeros((H, 4 * H)),
+                bias=np.zeros(4 * H))
+
+
+@pytest.mark.parametrize("change,error,message", [
+    (dict(x=np.zeros((2, 3))), ValueError, r"'x' must be 3-D \(batch, time, features\)"),
+    (dict(kernel=np.zeros((3, 20))), ValueError, r"'kernel' must have shape \(input features, 4 \* units\) = \(4, 20\)"),
+    (dict(recurrent_kernel=np.zeros((5, 5))), ValueError, r"'recurrent_kernel' must have shape \(units, 4 \* units\)"),
+    (dict(bias=np.zeros(5)), ValueError, r"'bias' must have shape \(4 \* units,\) = \(20,\)"),
+    (dict(h0=np.zeros((3, 5))), ValueError, r"'h0' must have shape \(batch, units\) = \(2, 5\)"),
+    (dict(c0=np.zeros((2, 4))), ValueError, r"'c0' must have shape \(batch, units\) = \(2, 5\)"),
+    (dict(lengths=np.array([1, 4])), ValueError, r"'lengths' must lie in \[0, 3\]"),
+    (dict(lengths=np.array([1, -1])), ValueError, r"'lengths' must lie in \[0, 3\]"),
+    (dict(lengths=np.array([1])), ValueError, r"'lengths' must have shape \(batch,\)"),
+    (dict(lengths=np.array([1.0, 2.0])), TypeError, r"'lengths' must be an integer array"),
+    (dict(activation="swish"), ValueError, r"'activation' must be one of"),
+    (dict(recurrent_activation=None), ValueError, r"'recurrent_activation' must be one of"),
+    (dict(x=np.zeros((2, 3, 4), dtype=complex)), TypeError, r"'x' must be a real numeric array"),
+    (dict(kernel=np.array([["a"] * 20] * 4)), TypeError, r"'kernel' must be a real numeric array"),
+])
+@pytest.mark.parametrize("backend", ["cpu", "numpy"])
+def test_bad_input_names_the_argument(backend, change, error, message):
+    args = {**_lstm_args(), **change}
+    with pytest.raises(error, match=message):
+        ops.lstm_forward(args.pop("x"), args.pop("kernel"), args.pop("recurrent_kernel"), args.pop("bias"),
+                         backend=backend, **args)
+
+
+def test_time_major_error_names_that_layout():
+    with pytest.raises(ValueError, match=r"\(time, batch, features\)"):
+        ops.simple_rnn_forward(np.zeros(3), np.zeros((1, 1)), np.zeros((1, 1)), None, time_major=True)
+
+
+def test_backward_checks_its_inputs(rng):
+    x, w, s = make_problem(rng, "lstm", 2, 3, 4, 5)
+    out, _, cache = ops.lstm_forward(x, **w)
+    with pytest.raises(ValueError, match=r"'d_outputs' must have shape outputs' shape = \(2, 3, 5\)"):
+        ops.lstm_backward(cache, np.zeros((2, 3)))
+    with pytest.raises(ValueError, match=r"'d_c' must have shape \(batch, units\)"):
+        ops.lstm_backward(cache, d_c=np.zeros(5))
+    _, _, none = ops.lstm_forward(x, **w, training=False)
+    assert none is None
+    with pytest.raises(TypeError, match="'cache'"):
+        ops.lstm_backward(none, out)
