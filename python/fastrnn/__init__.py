@@ -63,7 +63,7 @@ def show_config(file=None) -> dict:
         from . import _cuda_backend
         info.update(_cuda_backend.config())
     except ImportError as err:
-        info["cuda"] = f"not built ({err})"
+        info["cuda"] = f"not available ({err})"
     for key, value in info.items():
         print(f"{key:>22}: {value}", file=file)
     return info
