@@ -1,0 +1,99 @@
+"""fastrnn.preprocessing.sequence.pad_sequences against hand-written Keras results.
+
+keras-preprocessing's own pad_sequences no longer runs under NumPy 2, so the expectations are
+written out; a property test checks the general rule (kept items, padding, shape) on random input.
+"""
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from fastrnn.preprocessing.sequence import pad_sequences
+
+RAGGED = [[1, 2, 3, 4], [5], [], [6, 7]]
+
+
+def test_defaults_pad_and_truncate_at_the_start():
+    x = pad_sequences(RAGGED)
+    assert x.dtype == np.int32
+    assert x.tolist() == [[1, 2, 3, 4], [0, 0, 0, 5], [0, 0, 0, 0], [0, 0, 6, 7]]
+
+
+@pytest.mark.parametrize("padding, truncating, expected", [
+    ("pre", "pre", [[3, 4], [0, 5], [0, 0], [6, 7]]),
+    ("post", "pre", [[3, 4], [5, 0], [0, 0], [6, 7]]),
+    ("pre", "post", [[1, 2], [0, 5], [0, 0], [6, 7]]),
+    ("post", "post", [[1, 2], [5, 0], [0, 0], [6, 7]]),
+])
+def test_padding_and_truncating_sides(padding, truncating, expected):
+    x = pad_sequences(RAGGED, maxlen=2, padding=padding, truncating=truncating)
+    assert x.tolist() == expected
+
+
+def test_longer_maxlen_value_and_dtype():
+    x = pad_sequences([[1, 2], [3]], maxlen=4, value=-1.5, dtype="float32", padding="post")
+    assert x.dtype == np.float32
+    assert x.tolist() == [[1, 2, -1.5, -1.5], [3, -1.5, -1.5, -1.5]]
+
+
+def test_empty_inputs_and_maxlen_zero():
+    assert pad_sequences([]).shape == (0, 0)
+    assert pad_sequences([], maxlen=3).shape == (0, 3)
+    assert pad_sequences([[], []]).tolist() == [[], []]
+    for truncating in ("pre", "post"):
+        assert pad_sequences(RAGGED, maxlen=0, truncating=truncating).shape == (4, 0)
+
+
+def test_entries_of_any_sequence_type():
+    x = pad_sequences([np.array([1, 2, 3]), (4,), range(5, 7)], maxlen=2)
+    assert x.tolist() == [[2, 3], [0, 4], [5, 6]]
+    assert pad_sequences(np.array([[1, 2], [3, 4]]), maxlen=3).tolist() == [[0, 1, 2], [0, 3, 4]]
+
+
+def test_items_with_a_shape():
+    x = pad_sequences([np.ones((3, 2)), np.full((1, 2), 5)], maxlen=2, dtype="float64")
+    assert x.shape == (2, 2, 2)
+    assert x.tolist() == [[[1, 1], [1, 1]], [[0, 0], [5, 5]]]
+    with pytest.raises(ValueError, match=r"entry 1 has items of shape \(3,\)"):
+        pad_sequences([np.ones((2, 2)), np.ones((2, 3))])
+
+
+def test_strings():
+    x = pad_sequences([["a", "bb"], ["ccc"]], dtype=object, value=None)
+    assert x.tolist() == [["a", "bb"], [None, "ccc"]]
+    x = pad_sequences([["a", "bb"], ["cccc"]], dtype=str, value="<pad>", padding="post")
+    assert x.tolist() == [["a", "bb"], ["cccc", "<pad>"]]  # not cut to one character
+    assert pad_sequences([["ab"]], maxlen=2, dtype="<U1", value="-").tolist() == [["-", "a"]]
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(padding="middle"), "'padding'"),
+    (dict(truncating="both"), "'truncating'"),
+    (dict(maxlen=-1), "'maxlen'"),
+    (dict(maxlen=2.5), "'maxlen'"),
+    (dict(value="x"), "dtype=object"),
+    (dict(dtype=str, value=0), "'value'"),
+])
+def test_bad_arguments_are_named(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        pad_sequences([[1, 2]], **kwargs)
+
+
+def test_non_sequence_entries_are_named():
+    with pytest.raises(ValueError, match="entry 1 is int"):
+        pad_sequences([[1], 5])
+    with pytest.raises(ValueError, match="'sequences'"):
+        pad_sequences(iter([[1]]))
+
+
+@settings(max_examples=100, deadline=None)
+@given(sequences=st.lists(st.lists(st.integers(-5, 100), max_size=7), max_size=6),
+       maxlen=st.one_of(st.none(), st.integers(0, 9)), padding=st.sampled_from(["pre", "post"]),
+       truncating=st.sampled_from(["pre", "post"]))
+def test_rows_hold_the_kept_items_and_padding(sequences, maxlen, padding, truncating):
+    x = pad_sequences(sequences, maxlen=maxlen, padding=padding, truncating=truncating, value=-9)
+    width = max(map(len, sequences), default=0) if maxlen is None else maxlen
+    assert x.shape == (len(sequences), width)
+    for row, seq in zip(x.tolist(), sequences):
+        kept = seq[max(len(seq) - width, 0):] if truncating == "pre" else seq[:width]
+        pad = [-9] * (width - len(kept))
+        assert row == (pad + kept if padding == "pre" else kept + pad)
