@@ -1,0 +1,38 @@
+"""Keras-style layers on fastrnn's kernels: Embedding, SimpleRNN, LSTM, Dense, Flatten, Dropout,
+Masking, Bidirectional. Each layer does forward and backward itself; models chain them.
+
+`deserialize` rebuilds a layer from {"class_name", "config"} (used by model saving).
+"""
+from __future__ import annotations
+
+from .base import IndexedRows, Layer
+from .core import Dropout, Flatten, Masking
+from .dense import Dense
+from .embedding import Embedding
+from .recurrent import LSTM, SimpleRNN
+from .wrappers import Bidirectional
+
+__all__ = ["Layer", "IndexedRows", "Embedding", "SimpleRNN", "LSTM", "Dense", "Flatten", "Dropout", "Masking",
+           "Bidirectional", "serialize", "deserialize"]
+
+_CLASSES = {cls.__name__: cls for cls in (Embedding, SimpleRNN, LSTM, Dense, Flatten, Dropout, Masking,
+                                          Bidirectional)}
+
+
+def serialize(layer) -> dict:
+    """{"class_name": ..., "config": ...} for a layer.
+
+    Example:
+        >>> deserialize(serialize(Dense(3))).units
+        3
+    """
+    return {"class_name": type(layer).__name__, "config": layer.get_config()}
+
+
+def deserialize(spec, custom_objects=None):
+    """A new layer from serialize()'s dict; custom_objects maps extra class names to classes."""
+    classes = {**_CLASSES, **(custom_objects or {})}
+    name = spec.get("class_name")
+    if name not in classes:
+        raise ValueError(f"unknown layer class {name!r}; pass it in custom_objects")
+    return classes[name].from_config(spec["config"])

@@ -1,0 +1,332 @@
+"""SimpleRNN and LSTM layers: Keras' arguments, weights and masking semantics, run by the fused
+sequence kernels in fastrnn.ops (this file does no recurrent math of its own; recurrent_dropout,
+which changes the recurrent input every step, runs the same kernels one step at a time).
+
+A mask must be one contiguous run of valid steps per sequence (right padding, or the 'pre'
+padding pad_sequences makes): rows are shifted so valid steps come first, the kernels run with
+`lengths`, and outputs are shifted back. Masked steps output the last valid output, as Keras.
+"""
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import NamedTuple
+
+import numpy as np
+
+from .. import ops, utils
+from . import initializers
+from .base import Layer
+
+
+def _valid_runs(mask, batch, steps):
+    """(starts, lengths) of each row's run of valid steps; a mask with gaps is an error."""
+    mask = np.asarray(mask, bool)
+    if mask.shape != (batch, steps):
+        raise ValueError(f"mask must have shape (batch, time) = {(batch, steps)}, got {mask.shape}")
+    lengths = mask.sum(axis=1)
+    starts = np.where(lengths > 0, mask.argmax(axis=1), 0)
+    t = np.arange(steps)
+    if not np.array_equal((t >= starts[:, None]) & (t < (starts + lengths)[:, None]), mask):
+        raise ValueError("recurrent layers support masks that are one contiguous run of valid steps per "
+                         "sequence (left or right padding); this mask has gaps")
+    return starts, lengths
+
+
+def _gather_runs(a, starts, lengths):
+    """out[b, t] = a[b, starts[b] + t] for t < lengths[b], else 0: valid steps moved to the front."""
+    t = np.arange(a.shape[1])
+    valid = t < lengths[:, None]
+    index = np.where(valid, starts[:, None] + t, 0)
+    out = np.take_along_axis(a, index[..., None], axis=1)
+    out *= valid[..., None]
+    return out
+
+
+def _scatter_runs(a, starts, lengths):
+    """The inverse (and adjoint) of _gather_runs: valid steps moved back to their positions."""
+    out = np.zeros_like(a)
+    b, t = np.nonzero(np.arange(a.shape[1]) < lengths[:, None])
+    out[b, starts[b] + t] = a[b, t]
+    return out
+
+
+class _Steps(NamedTuple):
+    """The cache of a step-by-step run: per step (kernel cache, rows active), and the recurrent keep-mask."""
+
+    caches: list
+    keep: np.ndarray
+
+
+class _Recurrent(Layer):
+    """What SimpleRNN and LSTM share: arguments, weights, masks, dropout, state and backward glue."""
+
+    gates = 1
+    supports_masking = True
+
+    def __init__(self, units, activation="tanh", use_bias=True, kernel_initializer="glorot_uniform",
+                 recurrent_initializer="orthogonal", bias_initializer="zeros", dropout=0.0, recurrent_dropout=0.0,
+                 return_sequences=False, return_state=False, go_backwards=False, stateful=False,
+                 zero_output_for_mask=False, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(units, (int, np.integer)) or units < 1:
+            raise ValueError(f"{type(self).__name__}: units must be a positive int, got {units!r}")
+        if activation not in ops.ACTIVATIONS:
+            raise ValueError(f"unknown activation {activation!r}; expected one of {', '.join(ops.ACTIVATIONS)}")
+        if not 0 <= dropout < 1:
+            raise ValueError(f"{type(self).__name__}: dropout must lie in [0, 1), got {dropout!r}")
+        if not 0 <= recurrent_dropout < 1:
+            raise ValueError(f"{type(self).__name__}: recurrent_dropout must lie in [0, 1), got {recurrent_dropout!r}")
+        for init in (kernel_initializer, recurrent_initializer, bias_initializer):
+            initializers.get(init)
+        self.units, self.activation, self.use_bias = int(units), activation, bool(use_bias)
+        self.kernel_initializer, self.recurrent_initializer = kernel_initializer, recurrent_initializer
+        self.bias_initializer = bias_initializer
+        self.dropout, self.recurrent_dropout = float(dropout), float(recurrent_dropout)
+        self.return_sequences, self.return_state = bool(return_sequences), bool(return_state)
+        self.go_backwards, self.stateful = bool(go_backwards), bool(stateful)
+        self.zero_output_for_mask = bool(zero_output_for_mask)
+        self.states = None
+        self._cache = None
+
+    def build(self, input_shape):
+        if len(input_shape) != 3 or input_shape[-1] is None:
+            raise ValueError(f"layer {self.name!r} expects inputs of shape (batch, time, features), "
+                             f"got {tuple(input_shape)}")
+        width = self.gates * self.units
+        self.add_weight("kernel", (input_shape[-1], width), initializers.get(self.kernel_initializer))
+        self.add_weight("recurrent_kernel", (self.units, width), initializers.get(self.recurrent_initializer))
+        if self.use_bias:
+            self.add_weight("bias", (width,), self._bias_initializer())
+        self.built = True
+
+    def _bias_initializer(self):
+        return initializers.get(self.bias_initializer)
+
+    def reset_states(self):
+        """Forget the state a stateful layer carries between batches."""
+        self.states = None
+
+    def forward(self, x, training=False, mask=None, initial_state=None):
+        """Run the layer; returns the outputs, or [outputs, *final states] with return_state."""
+        x = np.asarray(x, self.dtype)
+        kernel = self._params["kernel"]
+        if x.ndim != 3 or x.shape[-1] != kernel.shape[0]:
+            raise ValueError(f"layer {self.name!r} expects inputs of shape (batch, time, {kernel.shape[0]}), "
+                             f"got {x.shape}")
+        batch, steps = x.shape[:2]
+        if self.go_backwards:  # Keras: consume the reversed sequence, outputs in that reversed order
+            x = x[:, ::-1]
+            mask = None if mask is None else np.asarray(mask)[:, ::-1]
+        starts, lengths = _valid_runs(mask, batch, steps) if mask is not None else (None, None)
+        shifted = starts is not None and bool(starts.any())
+        if shifted:
+            x = _gather_runs(x, starts, lengths)
+        keep = None
+        if training and self.dropout:
+            keep = (utils.rng().random((batch, 1, x.shape[2])) >= self.dropout) / (1 - self.dropout)
+            x = x * keep.astype(self.dtype)
+        states = self._initial_states(batch, initial_state)
+        if training and self.recurrent_dropout:
+            keep_h = (utils.rng().random((batch, self.units)) >= self.recurrent_dropout) / (1 - self.recurrent_dropout)
+            outputs, final, cache = self._run_steps(x, states, lengths, keep_h.astype(self.dtype))
+        else:
+            outputs, final, cache = self._run(x, states, lengths, training)
+        if self.stateful:
+            self.states = [s.copy() for s in final]
+        if self.return_sequences:
+            if shifted:
+                outputs = _scatter_runs(outputs, starts, lengths)
+            carry = self._carried(starts, lengths, steps)
+            if carry is not None:
+                outputs = np.where(carry[..., None], final[0][:, None, :], outputs)
+        else:
+            outputs = final[0]
+        self._cache = (cache, keep, starts, lengths, shifted) if training else None
+        return [outputs] + list(final) if self.return_state else outputs
+
+    def _run_steps(self, x, states, lengths, keep_h):
+        """Recurrent dropout as Keras: h_{t-1} * keep_h feeds the recurrent kernel (the state itself is
+        not dropped), one kernel call per step; rows past their length keep their state."""
+        batch, steps = x.shape[:2]
+        states = [np.zeros((batch, self.units), self.dtype) if s is None else s for s in states]
+        outputs = np.zeros((batch, steps, self.units), self.dtype)
+        caches = []
+        for t in range(steps):
+            active = np.ones(batch, bool) if lengths is None else t < lengths
+            out, new, cache = self._run(x[:, t:t + 1], [states[0] * keep_h] + states[1:], None, True)
+            states = [np.where(active[:, None], n, s) for n, s in zip(new, states)]
+            outputs[:, t] = out[:, 0] * active[:, None]
+            caches.append((cache, active))
+        return outputs, states, _Steps(caches, keep_h)
+
+    def _backward_steps(self, steps, d_seq, d_states):
+        """Backward through _run_steps, one kernel call per step in reverse."""
+        keep_h = steps.keep
+        d_states = [np.zeros_like(keep_h) if d is None else d for d in d_states]
+        dx, sums = [], None
+        for t in reversed(range(len(steps.caches))):
+            cache, active = steps.caches[t]
+            rows = active[:, None]
+            d_out = None if d_seq is None else d_seq[:, t:t + 1] * rows[..., None]
+            grads = self._run_backward(cache, d_out, [d * rows for d in d_states])
+            dx.append(grads.x[:, 0])
+            weights = [grads.kernel, grads.recurrent_kernel, grads.bias]
+            sums = weights if sums is None else [a if b is None else a + b for a, b in zip(sums, weights)]
+            before = [grads.h0 * keep_h] + ([grads.c0] if self._state_count == 2 else [])
+            d_states = [np.where(rows, b, d) for b, d in zip(before, d_states)]
+        return SimpleNamespace(x=np.stack(dx[::-1], axis=1), kernel=sums[0], recurrent_kernel=sums[1], bias=sums[2])
+
+    def _carried(self, starts, lengths, steps):
+        """Positions after each run of valid steps, where Keras repeats the last output."""
+        if starts is None or self.zero_output_for_mask:
+            return None
+        ends = starts + lengths
+        return (np.arange(steps) >= ends[:, None]) & (lengths[:, None] > 0)
+
+    def _initial_states(self, batch, initial_state):
+        if initial_state is not None:
+            states = [np.asarray(s, self.dtype) for s in initial_state]
+        elif self.stateful and self.states is not None:
+            states = self.states
+        else:
+            return [None] * self._state_count
+        for s in states:
+            if s.shape != (batch, self.units):
+                raise ValueError(f"layer {self.name!r}: state has shape {s.shape} but the batch needs "
+                                 f"{(batch, self.units)} (stateful layers need a fixed batch size; "
+                                 "call reset_states() to change it)")
+        return states
+
+    def backward(self, dy):
+        cache, keep, starts, lengths, shifted = self._cache
+        dy = list(dy) if self.return_state else [dy]
+        d_out, d_states = dy[0], [None if d is None else np.asarray(d, self.dtype) for d in dy[1:]]
+        d_states += [None] * (self._state_count - len(d_states))
+        d_seq = None
+        if self.return_sequences:
+            d_seq = np.asarray(d_out, self.dtype)
+            carry = self._carried(starts, lengths, d_seq.shape[1])
+            if carry is not None:  # repeated last outputs send their gradient to the final state
+                extra = (d_seq * carry[..., None]).sum(axis=1)
+                d_states[0] = extra if d_states[0] is None else d_states[0] + extra
+                d_seq = d_seq * ~carry[..., None]
+            if shifted:
+                d_seq = _gather_runs(d_seq, starts, lengths)
+        elif d_out is not None:
+            d_states[0] = d_out if d_states[0] is None else d_states[0] + d_out
+        run_backward = self._backward_steps if isinstance(cache, _Steps) else self._run_backward
+        grads = run_backward(cache, d_seq, d_states)
+        self.grads = {}
+        if self.trainable:
+            self.grads = {"kernel": grads.kernel, "recurrent_kernel": grads.recurrent_kernel}
+            if self.use_bias:
+                self.grads["bias"] = grads.bias
+        dx = grads.x
+        if keep is not None:
+            dx = dx * keep
+        if shifted:
+            dx = _scatter_runs(dx, starts, lengths)
+        return dx[:, ::-1] if self.go_backwards else dx
+
+    def _weights_for_ops(self):
+        p = self._params
+        return p["kernel"], p["recurrent_kernel"], p.get("bias")
+
+    def compute_output_shape(self, input_shape):
+        batch, steps = input_shape[0], input_shape[1]
+        out = (batch, steps, self.units) if self.return_sequences else (batch, self.units)
+        return [out] + [(batch, self.units)] * self._state_count if self.return_state else out
+
+    def compute_mask(self, x, mask):
+        return mask if self.return_sequences else None
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units, "activation": self.activation,
+                "use_bias": self.use_bias, "kernel_initializer": self.kernel_initializer,
+                "recurrent_initializer": self.recurrent_initializer, "bias_initializer": self.bias_initializer,
+                "dropout": self.dropout, "recurrent_dropout": self.recurrent_dropout,
+                "return_sequences": self.return_sequences, "return_state": self.return_state,
+                "go_backwards": self.go_backwards, "stateful": self.stateful,
+                "zero_output_for_mask": self.zero_output_for_mask}
+
+
+class SimpleRNN(_Recurrent):
+    """Fully connected RNN: h_t = activation(x_t @ kernel + h_{t-1} @ recurrent_kernel + bias).
+
+    Args:
+        units: state size H.
+        activation: default "tanh" (any name in fastrnn.ops.ACTIVATIONS).
+        use_bias, kernel_initializer ("glorot_uniform"), recurrent_initializer ("orthogonal"),
+        bias_initializer ("zeros"): as in Keras.
+        dropout: fraction of input features dropped (one mask per sequence, as Keras).
+        recurrent_dropout: fraction of the state's units dropped where it feeds the recurrent kernel
+            (one mask per sequence, as Keras); training then runs one kernel call per step (slower).
+        return_sequences: output every step (batch, time, H) instead of the last (batch, H).
+        return_state: also return the final state (not usable inside Sequential).
+        go_backwards: process the sequence reversed (outputs in reversed order, as Keras).
+        stateful: carry the final state of each batch into the next one (fixed batch size).
+        **kwargs: name, trainable, dtype, input_shape (see Layer).
+
+    Example:
+        >>> SimpleRNN(32, return_sequences=True)(np.zeros((2, 5, 8))).shape
+        (2, 5, 32)
+    """
+
+    _state_count = 1
+
+    def _run(self, x, states, lengths, training):
+        out, h, cache = ops.simple_rnn_forward(x, *self._weights_for_ops(), states[0], activation=self.activation,
+                                               lengths=lengths, training=training)
+        return out, [h], cache
+
+    def _run_backward(self, cache, d_seq, d_states):
+        return ops.simple_rnn_backward(cache, d_outputs=d_seq, d_h=d_states[0])
+
+
+class LSTM(_Recurrent):
+    """Long short-term memory layer (Keras gate order i, f, c, o).
+
+    Args:
+        units: state size H.
+        activation: default "tanh". recurrent_activation: default "sigmoid".
+        unit_forget_bias: start the forget-gate bias at 1 (default True, as Keras).
+        Other arguments as SimpleRNN; return_state returns [outputs, h, c].
+
+    Example:
+        >>> LSTM(32)(np.zeros((2, 5, 8))).shape
+        (2, 32)
+    """
+
+    gates = 4
+    _state_count = 2
+
+    def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", unit_forget_bias=True, **kwargs):
+        super().__init__(units, activation=activation, **kwargs)
+        if recurrent_activation not in ops.ACTIVATIONS:
+            raise ValueError(f"unknown recurrent_activation {recurrent_activation!r}; "
+                             f"expected one of {', '.join(ops.ACTIVATIONS)}")
+        self.recurrent_activation, self.unit_forget_bias = recurrent_activation, bool(unit_forget_bias)
+
+    def _bias_initializer(self):
+        base = initializers.get(self.bias_initializer)
+        if not self.unit_forget_bias:
+            return base
+
+        def init(shape, dtype):
+            h = self.units
+            return np.concatenate([base((h,), dtype), np.ones(h, dtype), base((2 * h,), dtype)])
+        return init
+
+    def _run(self, x, states, lengths, training):
+        out, (h, c), cache = ops.lstm_forward(x, *self._weights_for_ops(), states[0], states[1],
+                                              activation=self.activation,
+                                              recurrent_activation=self.recurrent_activation,
+                                              lengths=lengths, training=training)
+        return out, [h, c], cache
+
+    def _run_backward(self, cache, d_seq, d_states):
+        return ops.lstm_backward(cache, d_outputs=d_seq, d_h=d_states[0], d_c=d_states[1])
+
+    def get_config(self):
+        return {**super().get_config(), "recurrent_activation": self.recurrent_activation,
+                "unit_forget_bias": self.unit_forget_bias}

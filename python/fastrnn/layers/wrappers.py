@@ -1,0 +1,112 @@
+"""Bidirectional: runs a recurrent layer forwards and a go_backwards copy of it, then merges the
+two outputs (concat, sum, mul or ave), as Keras' wrapper does.
+
+Not a general wrapper: it takes a SimpleRNN or LSTM; return_state is not supported.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .base import Layer
+from .recurrent import _Recurrent
+
+MERGE_MODES = ("concat", "sum", "mul", "ave")
+
+
+class Bidirectional(Layer):
+    """Bidirectional wrapper for SimpleRNN and LSTM.
+
+    Args:
+        layer: the forward layer (unbuilt); the backward layer is a copy with go_backwards flipped.
+        merge_mode: "concat" (default), "sum", "mul" or "ave".
+        **kwargs: name, trainable, dtype, input_shape (see Layer).
+
+    Example:
+        >>> Bidirectional(LSTM(16, return_sequences=True))(np.zeros((2, 5, 3))).shape
+        (2, 5, 32)
+    """
+
+    supports_masking = True
+
+    def __init__(self, layer, merge_mode="concat", **kwargs):
+        if isinstance(layer, dict):  # from_config
+            layer = _layer_from_config(layer)
+        if not isinstance(layer, _Recurrent):
+            raise ValueError(f"Bidirectional wraps a SimpleRNN or LSTM layer, got {layer!r}")
+        if layer.return_state:
+            raise ValueError("Bidirectional does not support return_state=True")
+        if merge_mode not in MERGE_MODES:
+            raise ValueError(f"unknown merge_mode {merge_mode!r}; expected one of {', '.join(MERGE_MODES)}")
+        kwargs.setdefault("dtype", layer.dtype)
+        super().__init__(**kwargs)
+        self.merge_mode = merge_mode
+        config = layer.get_config()
+        config.update(zero_output_for_mask=layer.return_sequences, dtype=self.dtype)
+        self.forward_layer = type(layer)(**{**config, "name": "forward_" + layer.name})
+        self.backward_layer = type(layer)(**{**config, "name": "backward_" + layer.name,
+                                              "go_backwards": not layer.go_backwards})
+        self._layer_config = {"class_name": type(layer).__name__, "config": layer.get_config()}
+        self.return_sequences = layer.return_sequences
+
+    def build(self, input_shape):
+        self.forward_layer.build(input_shape)
+        self.backward_layer.build(input_shape)
+        self._params = {f"forward/{k}": v for k, v in self.forward_layer._params.items()}
+        self._params.update({f"backward/{k}": v for k, v in self.backward_layer._params.items()})
+        self.built = True
+
+    def forward(self, x, training=False, mask=None):
+        fwd = self.forward_layer.forward(x, training=training, mask=mask)
+        bwd = self.backward_layer.forward(x, training=training, mask=mask)
+        if self.return_sequences:
+            bwd = bwd[:, ::-1]
+        self._pair = (fwd, bwd) if training else None
+        if self.merge_mode == "concat":
+            return np.concatenate([fwd, bwd], axis=-1)
+        if self.merge_mode == "sum":
+            return fwd + bwd
+        if self.merge_mode == "mul":
+            return fwd * bwd
+        return (fwd + bwd) / 2
+
+    def backward(self, dy):
+        fwd, bwd = self._pair
+        if self.merge_mode == "concat":
+            d_fwd, d_bwd = dy[..., :fwd.shape[-1]], dy[..., fwd.shape[-1]:]
+        elif self.merge_mode == "sum":
+            d_fwd = d_bwd = dy
+        elif self.merge_mode == "mul":
+            d_fwd, d_bwd = dy * bwd, dy * fwd
+        else:
+            d_fwd = d_bwd = dy / 2
+        if self.return_sequences:
+            d_bwd = d_bwd[:, ::-1]
+        dx = self.forward_layer.backward(np.ascontiguousarray(d_fwd))
+        dx = dx + self.backward_layer.backward(np.ascontiguousarray(d_bwd))
+        self.grads = {}
+        if self.trainable:
+            self.grads = {f"forward/{k}": v for k, v in self.forward_layer.grads.items()}
+            self.grads.update({f"backward/{k}": v for k, v in self.backward_layer.grads.items()})
+        return dx
+
+    def reset_states(self):
+        self.forward_layer.reset_states()
+        self.backward_layer.reset_states()
+
+    def compute_output_shape(self, input_shape):
+        shape = self.forward_layer.compute_output_shape(input_shape)
+        return shape[:-1] + (shape[-1] * 2 if self.merge_mode == "concat" else shape[-1],)
+
+    def compute_mask(self, x, mask):
+        return mask if self.return_sequences else None
+
+    def get_config(self):
+        return {**super().get_config(), "layer": self._layer_config, "merge_mode": self.merge_mode}
+
+
+def _layer_from_config(spec):
+    from . import LSTM, SimpleRNN
+    classes = {"LSTM": LSTM, "SimpleRNN": SimpleRNN}
+    if spec.get("class_name") not in classes:
+        raise ValueError(f"Bidirectional cannot wrap a {spec.get('class_name')!r} layer")
+    return classes[spec["class_name"]].from_config(spec["config"])

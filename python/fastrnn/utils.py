@@ -1,0 +1,34 @@
+"""Process-wide helpers for the Keras-style API: the seeded random generator that initializers,
+dropout and shuffling draw from, and `set_random_seed` to make runs reproducible.
+
+Not the kernels' business: fastrnn.ops is deterministic and never draws random numbers.
+"""
+from __future__ import annotations
+
+import random
+
+import numpy as np
+
+_rng = np.random.default_rng()
+
+
+def set_random_seed(seed: int) -> None:
+    """Seed everything fastrnn's layers, models and examples draw from (and Python's `random`).
+
+    Args:
+        seed: a non-negative int.
+
+    Example:
+        >>> fastrnn.utils.set_random_seed(0)   # same weights, shuffles and dropout masks each run
+    """
+    global _rng
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"set_random_seed: seed must be a non-negative int, got {seed!r}")
+    _rng = np.random.default_rng(int(seed))
+    random.seed(int(seed))
+    np.random.seed(int(seed) % 2**32)
+
+
+def rng() -> np.random.Generator:
+    """The generator seeded by set_random_seed (fresh entropy until it is called)."""
+    return _rng
