@@ -7,6 +7,8 @@ import sys
 import numpy as np
 import pytest
 
+import fastrnn
+
 from fastrnn.examples import chars, imdb, memory, rows
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -14,7 +16,8 @@ QUIET = dict(verbose=0, out=lambda *a: None)
 
 
 def test_memory_cli_prints_the_table(tmp_path):
-    env = {**os.environ, "PYTHONPATH": os.path.join(ROOT, "python")}
+    # the same fastrnn this process imported (the source tree or the installed package)
+    env = {**os.environ, "PYTHONPATH": os.path.dirname(os.path.dirname(fastrnn.__file__))}
     plot = tmp_path / "curves.png"
     result = subprocess.run([sys.executable, "-m", "fastrnn.examples.memory", "--lengths", "4", "6", "--samples",
                              "64", "--epochs", "1", "--plot", str(plot)], env=env, capture_output=True, text=True,

@@ -6,6 +6,11 @@ call onto the core's functions, which allocate the results and release the GIL.
 from __future__ import annotations
 
 from . import _core
+
+if _core is None:  # fastrnn/__init__.py could not load the C++ core: say why
+    from . import _core_error
+
+    raise ImportError(f"fastrnn's C++ core is not available: {_core_error}")
 from .validation import ACTIVATIONS, LSTMGrads, SimpleRNNGrads, prepare_backward, prepare_forward
 
 
