@@ -11,7 +11,6 @@ import fastrnn
 
 from fastrnn.examples import chars, imdb, memory, rows
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 QUIET = dict(verbose=0, out=lambda *a: None)
 
 
