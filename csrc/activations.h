@@ -10,6 +10,7 @@
 #include "common.h"
 
 namespace fastrnn {
+namespace FASTRNN_ISA {  // one copy per SIMD level: inline code compiled with different flags
 
 inline float exp_approx(float x) {
   // exp(x) = 2^n * exp(r), n = round(x / ln2), |r| <= ln2 / 2; clamped so 2^n stays normal.
@@ -102,4 +103,5 @@ inline void times_derivative(T* __restrict g, const T* __restrict y, int64_t n, 
   }
 }
 
+}  // namespace FASTRNN_ISA
 }  // namespace fastrnn

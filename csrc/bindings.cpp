@@ -225,6 +225,7 @@ PYBIND11_MODULE(_core, m) {
     d["blas_threads"] = std::to_string(blas_threads()) + " per call (products are split across fastrnn's threads)";
     d["openmp"] = _OPENMP;
     d["threads"] = omp_get_max_threads();
+    d["thread_pool"] = "fastrnn's own persistent workers (bounded spin, then futex sleep)";
     d["simd_levels_compiled"] = py::make_tuple("baseline", "avx2", "avx512");
     d["simd_detected"] = simd_level_name(detected_simd_level());
     d["simd_in_use"] = simd_level_name(simd_level());

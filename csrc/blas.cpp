@@ -3,9 +3,10 @@
 #include "blas.h"
 
 #include <cblas.h>
-#include <omp.h>
 
 #include <algorithm>
+
+#include "pool.h"
 
 namespace fastrnn {
 
@@ -44,23 +45,20 @@ void parallel_gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, 
                    int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
   const bool split_rows = M >= N;
   const int64_t extent = split_rows ? M : N;
-#pragma omp parallel
-  {
-    const int threads = omp_get_num_threads(), t = omp_get_thread_num();
-    // blocks of 16 rows/columns keep the BLAS kernels on full tiles
-    const int64_t blocks = (extent + 15) / 16;
+  const int64_t blocks = (extent + 15) / 16;  // blocks of 16 rows/columns keep BLAS on full tiles
+  auto job = [&](int t, int threads) {
     const int64_t begin = std::min(extent, blocks * t / threads * 16);
     const int64_t end = std::min(extent, blocks * (t + 1) / threads * 16);
-    if (end > begin) {
-      if (split_rows) {  // rows [begin, end) of op(A) and C
-        const T* a = trans_a ? A + begin : A + begin * lda;
-        gemm<T>(trans_a, trans_b, end - begin, N, K, alpha, a, lda, B, ldb, beta, C + begin * ldc, ldc);
-      } else {  // columns [begin, end) of op(B) and C
-        const T* b = trans_b ? B + begin * ldb : B + begin;
-        gemm<T>(trans_a, trans_b, M, end - begin, K, alpha, A, lda, b, ldb, beta, C + begin, ldc);
-      }
+    if (end <= begin) return;
+    if (split_rows) {  // rows [begin, end) of op(A) and C
+      const T* a = trans_a ? A + begin : A + begin * lda;
+      gemm<T>(trans_a, trans_b, end - begin, N, K, alpha, a, lda, B, ldb, beta, C + begin * ldc, ldc);
+    } else {  // columns [begin, end) of op(B) and C
+      const T* b = trans_b ? B + begin * ldb : B + begin;
+      gemm<T>(trans_a, trans_b, M, end - begin, K, alpha, A, lda, b, ldb, beta, C + begin, ldc);
     }
-  }
+  };
+  parallel_for_threads(static_cast<int>(std::min<int64_t>(pool_threads(), std::max<int64_t>(blocks, 1))), job);
 }
 
 template void parallel_gemm<float>(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t,

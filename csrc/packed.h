@@ -1,0 +1,145 @@
+// packed.h: the recurrent weights packed once per call into column panels, and the micro-kernel
+// that multiplies a few rows of states by one panel, leaving the tile on the stack for the
+// cell's fused update. Compiled per SIMD level: the vector width follows the ISA macros.
+// Every output element is one multiply-add chain over k in order, whatever the tiling or the
+// thread split, so results are bitwise the same for any thread count.
+#pragma once
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+#include <vector>
+
+namespace fastrnn {
+namespace FASTRNN_ISA {
+
+#if defined(__AVX512F__)
+constexpr int kVectorBytes = 64;
+constexpr int kTileRows = 6;  // 6 rows x 4 vectors = 24 accumulators of 32 registers
+#elif defined(__AVX2__)
+constexpr int kVectorBytes = 32;
+constexpr int kTileRows = 3;  // 12 accumulators of 16 registers
+#else
+constexpr int kVectorBytes = 16;
+constexpr int kTileRows = 3;
+#endif
+
+template <typename T>
+struct Vec;
+template <>
+struct Vec<float> {
+  typedef float type __attribute__((vector_size(kVectorBytes)));
+};
+template <>
+struct Vec<double> {
+  typedef double type __attribute__((vector_size(kVectorBytes)));
+};
+template <typename T>
+constexpr int lanes() {
+  return kVectorBytes / static_cast<int>(sizeof(T));
+}
+
+// B (K, N) rearranged into panels: panel q holds K rows of `vectors` * lanes values, the
+// columns column_of(q, c) of B (zero where column_of is negative), 64-byte aligned.
+template <typename T>
+struct PackedPanels {
+  int64_t K = 0, panels = 0;
+  int vectors = 0, width = 0;
+  std::vector<T> storage;
+  T* data = nullptr;
+  const T* panel(int64_t q) const { return data + q * K * width; }
+  int64_t bytes() const { return K * panels * width * static_cast<int64_t>(sizeof(T)); }
+
+  void resize(int64_t k, int64_t n_panels, int n_vectors) {
+    K = k, panels = n_panels, vectors = n_vectors, width = n_vectors * lanes<T>();
+    storage.assign(K * panels * width + 64 / sizeof(T), T(0));
+    const uintptr_t address = reinterpret_cast<uintptr_t>(storage.data());
+    data = storage.data() + ((64 - address % 64) % 64) / sizeof(T);
+  }
+
+  // Fills panels [q0, q1): value (k, c) = B[k][col] (or B[col][k] when transposed), col = column_of(q, c).
+  template <typename ColumnOf>
+  void fill(int64_t q0, int64_t q1, const T* src, int64_t ld, bool transposed, ColumnOf column_of) {
+    std::vector<int64_t> cols(width);
+    for (int64_t q = q0; q < q1; ++q) {
+      T* dst = data + q * K * width;
+      for (int c = 0; c < width; ++c) cols[c] = column_of(q, c);
+      for (int64_t k = 0; k < K; ++k)
+        for (int c = 0; c < width; ++c)
+          dst[k * width + c] = cols[c] < 0 ? T(0) : (transposed ? src[cols[c] * ld + k] : src[k * ld + cols[c]]);
+    }
+  }
+};
+
+// out (M, NV * lanes) = a (M, K; row stride lda) @ panel (K, NV * lanes), in registers; with
+// accumulate, out += instead (the chain continues from the stored partial sums, same bits).
+template <typename T, int M, int NV>
+inline void tile_product(const T* __restrict a, int64_t lda, int64_t K, const T* __restrict panel,
+                         T* __restrict out, bool accumulate) {
+  using V = typename Vec<T>::type;
+  constexpr int L = lanes<T>();
+  V acc[M][NV];
+#pragma GCC unroll 8
+  for (int m = 0; m < M; ++m)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) {
+      acc[m][v] = V{};
+      if (accumulate) std::memcpy(&acc[m][v], out + (m * NV + v) * L, sizeof(V));
+    }
+  for (int64_t k = 0; k < K; ++k) {
+    const V* b = reinterpret_cast<const V*>(panel + k * NV * L);
+#pragma GCC unroll 8
+    for (int m = 0; m < M; ++m) {
+      const T am = a[m * lda + k];
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) acc[m][v] += am * b[v];
+    }
+  }
+#pragma GCC unroll 8
+  for (int m = 0; m < M; ++m)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) std::memcpy(out + (m * NV + v) * L, &acc[m][v], sizeof(V));
+}
+
+// The same for a run-time row count m in [1, kTileRows].
+template <typename T, int NV, int M = kTileRows>
+inline void tile_product_rows(int m, const T* a, int64_t lda, int64_t K, const T* panel, T* out, bool accumulate) {
+  if constexpr (M > 1) {
+    if (m < M) return tile_product_rows<T, NV, M - 1>(m, a, lda, K, panel, out, accumulate);
+  }
+  tile_product<T, M, NV>(a, lda, K, panel, out, accumulate);
+}
+
+// z (rows, NV * lanes) = a (rows, K) @ panel: row tiles over K in chunks of about 24 KB of the
+// panel, so each chunk is read from L1 by every row tile (the whole panel may only fit L2).
+template <typename T, int NV>
+inline void panel_product(int64_t rows, const T* a, int64_t lda, int64_t K, const T* panel, T* z) {
+  constexpr int W = NV * lanes<T>();
+  const int64_t per_chunk = std::max<int64_t>(32, 24 * 1024 / (W * static_cast<int64_t>(sizeof(T))));
+  const int64_t chunks = (K + per_chunk - 1) / per_chunk;  // 1 when the panel fits L1 already
+  const int64_t chunk = chunks <= 2 ? K : (K + chunks - 1) / chunks;
+  for (int64_t k0 = 0; k0 < K; k0 += chunk) {
+    const int64_t kn = std::min(chunk, K - k0);
+    for (int64_t m0 = 0; m0 < rows; m0 += kTileRows) {
+      const int m = static_cast<int>(std::min<int64_t>(kTileRows, rows - m0));
+      tile_product_rows<T, NV>(m, a + m0 * lda + k0, lda, kn, panel + k0 * W, z + m0 * W, k0 > 0);
+    }
+  }
+}
+
+// Vectors per panel for a product with N = H columns of units: as many as H fills, up to 4.
+template <typename T>
+inline int vectors_for_units(int64_t H) {
+  return H <= lanes<T>() ? 1 : H <= 2 * lanes<T>() ? 2 : 4;
+}
+
+// Calls f(std::integral_constant<int, NV>) for NV in {1, 2, 4}.
+template <typename F>
+inline void with_vectors(int nv, F&& f) {
+  if (nv == 1) f(std::integral_constant<int, 1>());
+  else if (nv == 2) f(std::integral_constant<int, 2>());
+  else f(std::integral_constant<int, 4>());
+}
+
+}  // namespace FASTRNN_ISA
+}  // namespace fastrnn

@@ -1,0 +1,139 @@
+// pool.cpp: the persistent workers behind parallel_run and the futex-backed barrier (pool.h).
+// Compiled once (not per SIMD level). Workers are started lazily, grown on demand, and
+// recreated after a fork (the child has none of the parent's threads).
+#include "pool.h"
+
+#include <linux/futex.h>
+#include <omp.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <x86intrin.h>
+
+#include <cstdlib>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace fastrnn {
+
+namespace {
+
+// How long a waiting thread spins before it sleeps, in TSC ticks (FASTRNN_SPIN_US, microseconds).
+uint64_t spin_ticks() {
+  static const uint64_t ticks = [] {
+    const char* env = std::getenv("FASTRNN_SPIN_US");
+    return static_cast<uint64_t>(env ? std::atof(env) : 200.0) * 2300;  // ~2.3 GHz TSC
+  }();
+  return ticks;
+}
+
+void futex_wait(std::atomic<int>& word, int value) {
+  syscall(SYS_futex, reinterpret_cast<int*>(&word), FUTEX_WAIT_PRIVATE, value, nullptr, nullptr, 0);
+}
+void futex_wake(std::atomic<int>& word) {
+  syscall(SYS_futex, reinterpret_cast<int*>(&word), FUTEX_WAKE_PRIVATE, INT32_MAX, nullptr, nullptr, 0);
+}
+
+struct Pool {
+  pid_t owner = 0;
+  std::mutex busy;                    // one job at a time
+  std::vector<std::thread> workers;   // worker w runs thread index w + 1
+  alignas(64) std::atomic<int> job{0};        // even: job job/2 published; odd: being written
+  std::atomic<int> job_sleepers{0};
+  alignas(64) std::atomic<int> remaining{0};  // workers still running the job
+  std::atomic<int> done{0};                   // bumped when remaining reaches 0
+  std::atomic<int> done_sleepers{0};
+  std::atomic<JobFn> fn{nullptr};
+  std::atomic<void*> ctx{nullptr};
+  std::atomic<int> threads{1};
+};
+
+Pool* pool = new Pool;  // leaked on purpose: workers may outlive static destructors
+thread_local bool inside_job = false;
+
+void worker_loop(Pool* p, int index, int seen) {  // seen: the job count when it was started
+  inside_job = true;
+  for (;;) {
+    wait_while_equal(p->job, seen, p->job_sleepers);
+    // Read the job's parameters as one snapshot: a worker that sits a job out may wake only
+    // after the next job was published, and must see that job's parameters with its number.
+    int threads;
+    JobFn fn;
+    void* ctx;
+    for (;;) {  // a sequence lock: job is odd while the caller writes the parameters
+      seen = p->job.load(std::memory_order_seq_cst);
+      if (seen % 2) continue;
+      threads = p->threads.load(std::memory_order_relaxed);
+      fn = p->fn.load(std::memory_order_relaxed);
+      ctx = p->ctx.load(std::memory_order_relaxed);
+      std::atomic_thread_fence(std::memory_order_seq_cst);
+      if (p->job.load(std::memory_order_seq_cst) == seen) break;
+    }
+    if (index >= threads) continue;
+    fn(ctx, index, threads);
+    if (p->remaining.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      p->done.fetch_add(1, std::memory_order_seq_cst);
+      wake_all(p->done, p->done_sleepers);
+    }
+  }
+}
+
+}  // namespace
+
+bool wait_while_equal(std::atomic<int>& word, int value, std::atomic<int>& sleepers) {
+  const uint64_t start = __rdtsc();
+  while (word.load(std::memory_order_acquire) == value)
+    if (__rdtsc() - start > spin_ticks()) {
+      sleepers.fetch_add(1, std::memory_order_seq_cst);
+      while (word.load(std::memory_order_seq_cst) == value) futex_wait(word, value);
+      sleepers.fetch_sub(1, std::memory_order_seq_cst);
+      return true;
+    }
+  return false;
+}
+
+void wake_all(std::atomic<int>& word, std::atomic<int>& sleepers) {
+  if (sleepers.load(std::memory_order_seq_cst) > 0) futex_wake(word);
+}
+
+bool Barrier::wait() {
+  const int gen = generation_.load(std::memory_order_acquire);
+  if (arrived_.fetch_add(1, std::memory_order_acq_rel) == threads_ - 1) {
+    arrived_.store(0, std::memory_order_relaxed);
+    generation_.fetch_add(1, std::memory_order_seq_cst);
+    wake_all(generation_, sleepers_);
+    return false;
+  }
+  return wait_while_equal(generation_, gen, sleepers_);
+}
+
+int pool_threads() { return std::max(1, omp_get_max_threads()); }
+
+void parallel_run(int threads, JobFn fn, void* ctx) {
+  if (threads <= 1 || inside_job) return fn(ctx, 0, 1);
+  std::lock_guard<std::mutex> lock(pool->busy);
+  if (pool->owner != getpid()) {  // first use, or a forked child: start afresh
+    pool = new Pool;
+    pool->owner = getpid();
+    return parallel_run(threads, fn, ctx);  // takes the new pool's lock
+  }
+  Pool* p = pool;
+  while (static_cast<int>(p->workers.size()) < threads - 1) {
+    p->workers.emplace_back(worker_loop, p, static_cast<int>(p->workers.size()) + 1, p->job.load());
+    p->workers.back().detach();
+  }
+  p->remaining.store(threads - 1, std::memory_order_relaxed);
+  const int done = p->done.load(std::memory_order_relaxed);
+  p->job.fetch_add(1, std::memory_order_seq_cst);  // odd: parameters being written
+  p->fn.store(fn, std::memory_order_relaxed);
+  p->ctx.store(ctx, std::memory_order_relaxed);
+  p->threads.store(threads, std::memory_order_relaxed);
+  p->job.fetch_add(1, std::memory_order_seq_cst);  // even: start the job
+  wake_all(p->job, p->job_sleepers);
+  inside_job = true;
+  fn(ctx, 0, threads);
+  inside_job = false;
+  wait_while_equal(p->done, done, p->done_sleepers);
+}
+
+}  // namespace fastrnn

@@ -1,0 +1,41 @@
+// pool.h: fastrnn's own persistent worker threads and a step barrier. Waiting threads spin on a
+// plain load for a bounded time (no PAUSE: on KVM guests pause loops trigger costly exits),
+// then sleep on a futex, so idle workers never steal a core from other work. Not OpenMP:
+// libgomp's idle spinning is what made these VMs slow. Thread count = omp_get_max_threads().
+#pragma once
+#include <atomic>
+#include <cstdint>
+
+namespace fastrnn {
+
+int pool_threads();  // threads a kernel may use: fastrnn.set_num_threads / OMP_NUM_THREADS / cores
+
+// Runs fn(ctx, thread, threads) on `threads` threads (the caller is thread 0) and returns when
+// all are done. Concurrent callers take turns; a call from inside a job runs on its caller alone.
+using JobFn = void (*)(void* ctx, int thread, int threads);
+void parallel_run(int threads, JobFn fn, void* ctx);
+
+template <typename F>
+void parallel_for_threads(int threads, F& f) {  // f(thread, threads) on each thread
+  parallel_run(threads, [](void* ctx, int t, int n) { (*static_cast<F*>(ctx))(t, n); }, &f);
+}
+
+// A reusable barrier for the threads of one job: one wait() per thread per phase. wait() says
+// whether this thread had to sleep (another thread came more than the spin time late).
+class Barrier {
+ public:
+  explicit Barrier(int threads) : threads_(threads) {}
+  bool wait();
+
+ private:
+  const int threads_;
+  alignas(64) std::atomic<int> arrived_{0};
+  alignas(64) std::atomic<int> generation_{0};
+  std::atomic<int> sleepers_{0};
+};
+
+// Spin (plain loads, bounded) then futex-sleep until *word != value; true if it slept.
+bool wait_while_equal(std::atomic<int>& word, int value, std::atomic<int>& sleepers);
+void wake_all(std::atomic<int>& word, std::atomic<int>& sleepers);
+
+}  // namespace fastrnn

@@ -1,0 +1,103 @@
+// vector_math.h: the activations of activations.h applied to one whole SIMD vector (GCC vector
+// extensions, so every SIMD level gets its own width), plus loads and stores of the first w
+// lanes. float uses the same approximations as activations.h, lane for lane; double applies
+// the libm strip functions. Used by the fused step epilogues.
+#pragma once
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+
+#include "activations.h"
+#include "packed.h"
+
+namespace fastrnn {
+namespace FASTRNN_ISA {
+
+typedef int32_t VInt __attribute__((vector_size(kVectorBytes)));
+
+template <typename V>
+inline V clamp(V x, float lo, float hi) {  // like std::min(std::max(x, lo), hi): NaN stays NaN
+  const V l = V{} + lo, h = V{} + hi;
+  const V m = x < l ? l : x;
+  return h < m ? h : m;
+}
+
+template <typename V>
+inline V exp_vector(V x) {  // exp_approx, lane for lane
+  typedef typename Vec<float>::type VF;
+  const VF xc = clamp(x, -87.0f, 88.0f);
+  const VF t = xc * 1.44269504088896341f + 12582912.0f;
+  const VF n = t - 12582912.0f;
+  VF r = xc - n * 0.693359375f;
+  r = r - n * -2.12194440e-4f;
+  VF p = V{} + 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  const VInt scale_bits = ((VInt)t - 0x4B400000 + 127) << 23;
+  const VF y = p * (VF)scale_bits;
+  return x != x ? x : y;
+}
+
+template <typename V>
+inline V tanh_vector(V x) {  // tanh_approx, lane for lane
+  const V xc = clamp(x, -7.90531110763549805f, 7.90531110763549805f);
+  const V x2 = xc * xc;
+  V p = V{} + -2.76076847742355e-16f;
+  p = p * x2 + 2.00018790482477e-13f;
+  p = p * x2 + -8.60467152213735e-11f;
+  p = p * x2 + 5.12229709037114e-08f;
+  p = p * x2 + 1.48572235717979e-05f;
+  p = p * x2 + 6.37261928875436e-04f;
+  p = p * x2 + 4.89352455891786e-03f;
+  p = p * xc;
+  V q = V{} + 1.19825839466702e-06f;
+  q = q * x2 + 1.18534705686654e-04f;
+  q = q * x2 + 2.26843463243900e-03f;
+  q = q * x2 + 4.89352518554385e-03f;
+  const V y = p / q;
+  const V ax = x < 0.0f ? -x : x;
+  return ax < 0.0004f ? x : y;
+}
+
+// act(v) lane for lane.
+template <typename T>
+inline typename Vec<T>::type activate_vector(typename Vec<T>::type v, Activation act) {
+  using V = typename Vec<T>::type;
+  if constexpr (std::is_same_v<T, float>) {
+    switch (act) {
+      case Activation::Tanh: return tanh_vector(v);
+      case Activation::Relu: return v < 0.0f ? V{} : v;  // NaN propagates
+      case Activation::Sigmoid: return 1.0f / (1.0f + exp_vector(-v));
+      case Activation::Linear: return v;
+      case Activation::HardSigmoid: return clamp(v + 3.0f, 0.0f, 6.0f) / 6.0f;
+    }
+    return v;
+  } else {
+    alignas(64) T y[lanes<T>()];
+    std::memcpy(y, &v, sizeof(V));
+    activate(y, lanes<T>(), act);
+    std::memcpy(&v, y, sizeof(V));
+    return v;
+  }
+}
+
+// The first w lanes from p (the rest zero), and the first w lanes of v to p.
+template <typename T>
+inline typename Vec<T>::type load_lanes(const T* p, int64_t w) {
+  typename Vec<T>::type v{};
+  if (w >= lanes<T>()) std::memcpy(&v, p, sizeof(v));  // the common case: one vector load
+  else std::memcpy(&v, p, w * sizeof(T));
+  return v;
+}
+template <typename T>
+inline void store_lanes(T* p, typename Vec<T>::type v, int64_t w) {
+  if (w >= lanes<T>()) std::memcpy(p, &v, sizeof(v));
+  else std::memcpy(p, &v, w * sizeof(T));
+}
+
+}  // namespace FASTRNN_ISA
+}  // namespace fastrnn

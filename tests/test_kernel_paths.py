@@ -1,0 +1,136 @@
+"""Every path the CPU kernels' dispatch can take, against the NumPy reference: each SIMD level
+this CPU has, both ways of splitting the time loop between threads (by batch rows, by units;
+FASTRNN_SPLIT forces one), 1-3 threads, batch sizes around the register tile (6 rows on
+AVX-512, 3 otherwise) and unit counts around every vector width (2-16 lanes) and panel width."""
+import os
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+import fastrnn
+
+from conftest import backward, forward, make_problem
+
+core = fastrnn._core
+LEVELS = ["baseline", "avx2", "avx512"]
+AVAILABLE = LEVELS[: LEVELS.index(core.detected_simd_level()) + 1]
+# (B, H): B below, at and past a tile (and 2 tiles + 1); H below, at and past 1, 2 and 4 vectors
+SHAPES = [(1, 1), (5, 15), (6, 16), (7, 17), (13, 33), (2, 48), (3, 65), (8, 130)]
+
+
+@pytest.fixture
+def simd_level():
+    previous = core.simd_level()
+    yield core.set_simd_level
+    core.set_simd_level(previous)
+
+
+@pytest.fixture
+def threads():
+    previous = fastrnn.get_num_threads()
+    yield fastrnn.set_num_threads
+    fastrnn.set_num_threads(previous)
+
+
+def run(cell, x, weights, states, lengths, reverse, backend):
+    out, finals, cache = forward(cell, x, weights, states, lengths=lengths, reverse=reverse, backend=backend)
+    seed = np.random.default_rng(7)
+    d_out = seed.standard_normal(out.shape).astype(x.dtype)
+    d_states = tuple(seed.standard_normal(f.shape).astype(x.dtype) for f in finals)
+    grads = backward(cell, cache, d_out, d_states)
+    return [out, *finals, *(getattr(grads, k) for k in grads._fields)]
+
+
+def case(rng, cell, B, H, dtype, T=6, D=5):
+    x, weights, states = make_problem(rng, cell, B, T, D, H, dtype=dtype)
+    lengths = rng.integers(0, T + 1, size=B)
+    lengths[0] = T
+    return x, weights, states, lengths
+
+
+@pytest.mark.parametrize("level", AVAILABLE)
+@pytest.mark.parametrize("split", ["rows", "units"])
+@pytest.mark.parametrize("cell", ["simple_rnn", "lstm"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_every_path_matches_reference(rng, monkeypatch, simd_level, threads, level, split, cell, dtype):
+    simd_level(level)
+    monkeypatch.setenv("FASTRNN_SPLIT", split)
+    # float64 runs the reference's math; float32 also has fast exp/tanh and its own rounding
+    tol = dict(rtol=1e-10, atol=1e-12) if dtype == np.float64 else dict(rtol=1e-4, atol=2e-5)
+    for i, (B, H) in enumerate(SHAPES):
+        threads(1 + i % 3)
+        x, weights, states, lengths = case(rng, cell, B, H, np.float64)
+        reverse = bool(i % 2)
+        want = run(cell, x, weights, states, lengths, reverse, "numpy")
+        c = lambda a: a.astype(dtype)
+        got = run(cell, c(x), {k: c(v) for k, v in weights.items()}, {k: c(v) for k, v in states.items()},
+                  lengths, reverse, "cpu")
+        for g, w in zip(got, want):
+            np.testing.assert_allclose(g, w, err_msg=f"B={B} H={H} threads={1 + i % 3}", **tol)
+
+
+@pytest.mark.parametrize("cell", ["simple_rnn", "lstm"])
+def test_splits_give_the_same_bits(rng, monkeypatch, threads, cell):
+    # Each recurrent product is one multiply-add chain per element, whoever computes it.
+    threads(2)
+    x, weights, states, lengths = case(rng, cell, 13, 40, np.float32)
+    results = {}
+    for split in ("rows", "units"):
+        monkeypatch.setenv("FASTRNN_SPLIT", split)
+        results[split] = run(cell, x, weights, states, lengths, False, "cpu")
+    for a, b in zip(results["rows"], results["units"]):
+        assert np.array_equal(a, b)
+
+
+def test_callers_on_several_python_threads(rng):
+    # The kernels release the GIL; concurrent callers share the worker pool in turns.
+    x, weights, states, lengths = case(rng, "lstm", 9, 33, np.float32, T=20)
+    want = run("lstm", x, weights, states, lengths, False, "cpu")
+    failures = []
+
+    def worker():
+        for _ in range(5):
+            got = run("lstm", x, weights, states, lengths, False, "cpu")
+            if not all(np.array_equal(g, w) for g, w in zip(got, want)):
+                failures.append("mismatch")
+
+    pool = [threading.Thread(target=worker) for _ in range(4)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    assert not failures
+
+
+SLEEPY_CHECK = """
+import sys, numpy as np, fastrnn
+sys.path.insert(0, {tests!r})
+from conftest import make_problem, forward, backward
+for threads in (2, 3):
+    fastrnn.set_num_threads(threads)
+    for cell in ("simple_rnn", "lstm"):
+        rng = np.random.default_rng(threads)
+        x, w, st = make_problem(rng, cell, 3, 9, 5, 40)
+        results = []
+        for backend in ("numpy", "cpu"):
+            out, finals, cache = forward(cell, x, w, st, backend=backend)
+            grads = backward(cell, cache, np.ones_like(out), tuple(np.ones_like(f) for f in finals))
+            results.append([out, *finals, *grads])
+        for got, want in zip(results[1], results[0]):
+            np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+"""
+
+
+def test_units_split_when_threads_sleep_at_the_barrier():
+    # FASTRNN_SPIN_US=0: every wait sleeps, so the units split hands the remaining steps to
+    # thread 0 (SoloSwitch) early in every call; results must not change.
+    tests = os.path.dirname(os.path.abspath(__file__))
+    env = dict(os.environ, FASTRNN_SPIN_US="0", FASTRNN_SPLIT="units")
+    env["PYTHONPATH"] = os.pathsep.join([os.path.dirname(os.path.dirname(fastrnn.__file__)),
+                                         env.get("PYTHONPATH", "")])
+    run = subprocess.run([sys.executable, "-c", SLEEPY_CHECK.format(tests=tests)], env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
