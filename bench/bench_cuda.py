@@ -2,7 +2,8 @@
 GPU with the same weights, after checking that outputs and gradients agree. float32 with TF32 off
 on both sides, time-major inputs on the device (no host copies), CUDA events around each run
 after warm-up, medians. Prints one table and, with --write, records it with the device and the
-command in bench/RESULTS_cuda.md. Not a CPU bench (bench_rnn.py is).
+command in a markdown file (--out, default bench/RESULTS_cuda.md) whose tables are merged into
+bench/RESULTS.md. Not a CPU bench (bench_rnn.py is).
 
     python bench/bench_cuda.py [--repeats 30] [--cells lstm,simple_rnn] [--write]
 """

@@ -13,6 +13,26 @@
 namespace fastrnn {
 namespace FASTRNN_ISA {
 
+namespace {
+// recurrent_kernel (H, H), or its transpose for backward, packed once per call in panels of
+// U = vectors * L consecutive units (panel q = units [q*U, q*U + U)) by the loop's threads.
+template <typename T>
+LoopSplit pack_recurrent_kernel(const RnnProblem& p, const T* recurrent_kernel, bool transpose,
+                                PackedPanels<T>& packed) {
+  const int64_t H = p.H;
+  constexpr int L = lanes<T>();
+  const int nv = vectors_for_units<T>(H);
+  packed.resize(H, (H + nv * L - 1) / (nv * L), nv);
+  const LoopSplit split = loop_split(p.B, packed.panels, packed.bytes());
+  auto pack = [&](int t, int n) {
+    packed.fill(packed.panels * t / n, packed.panels * (t + 1) / n, recurrent_kernel, H, transpose,
+                [&](int64_t q, int c) { const int64_t u = q * packed.width + c; return u < H ? u : -1; });
+  };
+  parallel_for_threads(split.threads, pack);
+  return split;
+}
+}  // namespace
+
 template <typename T>
 void simple_rnn_forward(const RnnProblem& p, const SimpleRnnForward<T>& a) {
   const int64_t B = p.B, H = p.H;
@@ -22,23 +42,15 @@ void simple_rnn_forward(const RnnProblem& p, const SimpleRnnForward<T>& a) {
   Scratch workspace(p.T * B * H * sizeof(T));
   T* projection = workspace.as<T>();  // x @ kernel for all steps
   input_projection(p, 1, a.x, a.kernel, projection);
-  // recurrent_kernel (H, H) packed: panel q = units [q*U, q*U + U), U = vectors * L
   PackedPanels<T> packed;
-  const int nv = vectors_for_units<T>(H);
-  packed.resize(H, (H + nv * L - 1) / (nv * L), nv);
-  const LoopSplit split = loop_split(B, packed.panels, packed.bytes());
-  auto pack = [&](int t, int n) {
-    packed.fill(packed.panels * t / n, packed.panels * (t + 1) / n, a.recurrent_kernel, H, false,
-                [&](int64_t q, int c) { const int64_t u = q * packed.width + c; return u < H ? u : -1; });
-  };
-  parallel_for_threads(split.threads, pack);
+  const LoopSplit split = pack_recurrent_kernel(p, a.recurrent_kernel, false, packed);
   // h_{t-1} and h_t, swapped every step; rows padded by a cache line (see lstm.cpp)
   const int64_t ldh = H + 64 / static_cast<int64_t>(sizeof(T));
   std::vector<T> states(2 * B * ldh);
   for (int64_t b = 0; b < B; ++b) std::copy(a.h0 + b * H, a.h0 + (b + 1) * H, states.data() + b * ldh);
   Barrier barrier(split.threads);
   SoloSwitch solo;
-  with_vectors(nv, [&](auto NV) {
+  with_vectors(packed.vectors, [&](auto NV) {
     constexpr int U = decltype(NV)::value * L;
     auto loop = [&](int t, int) {
       const int64_t r0 = split.rows_begin(t, B), r1 = split.rows_end(t, B);
@@ -99,21 +111,13 @@ void simple_rnn_backward(const RnnProblem& p, const SimpleRnnBackward<T>& a) {
   T* dz = scratch.as<T>();           // (T*B, H) gradient at the pre-activation, per position
   T* h_prev = dz + p.T * B * H;      // (T*B, H) the state each step consumed
   if (p.T > 0 && B > 0 && H > 0) {
-    // recurrent_kernel^T packed: panel q = units [q*U, q*U + U)
     PackedPanels<T> packed;
-    const int nv = vectors_for_units<T>(H);
-    packed.resize(H, (H + nv * L - 1) / (nv * L), nv);
-    const LoopSplit split = loop_split(B, packed.panels, packed.bytes());
-    auto pack = [&](int t, int n) {
-      packed.fill(packed.panels * t / n, packed.panels * (t + 1) / n, a.recurrent_kernel, H, true,
-                  [&](int64_t q, int c) { const int64_t u = q * packed.width + c; return u < H ? u : -1; });
-    };
-    parallel_for_threads(split.threads, pack);
+    const LoopSplit split = pack_recurrent_kernel(p, a.recurrent_kernel, true, packed);
     const int64_t ldz = H + 64 / static_cast<int64_t>(sizeof(T));  // padded rows, as ldh in forward
     std::vector<T> dz_step(2 * B * ldz);  // this step's dz, two buffers alternating
     Barrier barrier(split.threads);
     SoloSwitch solo;
-    with_vectors(nv, [&](auto NV) {
+    with_vectors(packed.vectors, [&](auto NV) {
       constexpr int U = decltype(NV)::value * L;
       auto loop = [&](int t, int) {
         const int64_t r0 = split.rows_begin(t, B), r1 = split.rows_end(t, B);
