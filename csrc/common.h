@@ -1,8 +1,7 @@
 // common.h: what every kernel shares: the problem description (shape letters T, B, D, H, G),
-// activation names, where a (position, batch) pair lives in a sequence array, and how the
-// hidden units are split between threads. No arithmetic beyond index helpers lives here.
+// activation names, and where a (position, batch) pair lives in a sequence array. No arithmetic
+// beyond index helpers lives here.
 #pragma once
-#include <algorithm>
 #include <cstdint>
 
 namespace fastrnn {
@@ -39,17 +38,5 @@ struct RnnProblem {
     return p + 1 < length(b) ? p + 1 : -1;
   }
 };
-
-// The batch rows [begin, end) one thread owns for a whole call. Sequences are independent, so
-// a thread runs its rows through every step without waiting for the others: no barrier per
-// step (on these VMs a spinning barrier per step costs more than a small step's work).
-struct RowRange {
-  int64_t begin, end;
-  int64_t size() const { return end - begin; }
-};
-
-inline RowRange row_range(int64_t B, int thread, int threads) {
-  return {B * thread / threads, B * (thread + 1) / threads};
-}
 
 }  // namespace fastrnn
