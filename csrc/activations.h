@@ -12,6 +12,37 @@
 namespace fastrnn {
 namespace FASTRNN_ISA {  // one copy per SIMD level: inline code compiled with different flags
 
+// The polynomials of the float approximations, for V = float or a GCC vector of floats
+// (vector_math.h evaluates them lane for lane, so both paths give the same bits).
+template <typename V>
+inline V exp_polynomial(V r) {  // exp(r) for |r| <= ln2 / 2 (Cephes)
+  V p = V{} + 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  return p * r * r + r + 1.0f;
+}
+
+template <typename V>
+inline V tanh_rational(V xc) {  // tanh(xc) for xc in [-7.9, 7.9] (Eigen's minimax rational)
+  const V x2 = xc * xc;
+  V p = V{} + -2.76076847742355e-16f;
+  p = p * x2 + 2.00018790482477e-13f;
+  p = p * x2 + -8.60467152213735e-11f;
+  p = p * x2 + 5.12229709037114e-08f;
+  p = p * x2 + 1.48572235717979e-05f;
+  p = p * x2 + 6.37261928875436e-04f;
+  p = p * x2 + 4.89352455891786e-03f;
+  p = p * xc;
+  V q = V{} + 1.19825839466702e-06f;
+  q = q * x2 + 1.18534705686654e-04f;
+  q = q * x2 + 2.26843463243900e-03f;
+  q = q * x2 + 4.89352518554385e-03f;
+  return p / q;
+}
+
 inline float exp_approx(float x) {
   // exp(x) = 2^n * exp(r), n = round(x / ln2), |r| <= ln2 / 2; clamped so 2^n stays normal.
   const float xc = std::min(std::max(x, -87.0f), 88.0f);
@@ -20,13 +51,7 @@ inline float exp_approx(float x) {
   const float n = t - shifter;
   float r = xc - n * 0.693359375f;
   r = r - n * -2.12194440e-4f;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * r * r + r + 1.0f;
+  const float p = exp_polynomial(r);
   int32_t bits;
   std::memcpy(&bits, &t, 4);
   const int32_t scale_bits = (bits - 0x4B400000 + 127) << 23;
@@ -39,20 +64,7 @@ inline float exp_approx(float x) {
 inline float tanh_approx(float x) {
   // Rational minimax approximation on [-7.9, 7.9] (beyond it tanh rounds to +-1 in float).
   const float xc = std::min(std::max(x, -7.90531110763549805f), 7.90531110763549805f);
-  const float x2 = xc * xc;
-  float p = -2.76076847742355e-16f;
-  p = p * x2 + 2.00018790482477e-13f;
-  p = p * x2 + -8.60467152213735e-11f;
-  p = p * x2 + 5.12229709037114e-08f;
-  p = p * x2 + 1.48572235717979e-05f;
-  p = p * x2 + 6.37261928875436e-04f;
-  p = p * x2 + 4.89352455891786e-03f;
-  p = p * xc;
-  float q = 1.19825839466702e-06f;
-  q = q * x2 + 1.18534705686654e-04f;
-  q = q * x2 + 2.26843463243900e-03f;
-  q = q * x2 + 4.89352518554385e-03f;
-  const float y = p / q;
+  const float y = tanh_rational(xc);
   return std::fabs(x) < 0.0004f ? x : y;  // tiny x: tanh(x) == x in float; keeps NaN too
 }
 

@@ -30,13 +30,7 @@ inline V exp_vector(V x) {  // exp_approx, lane for lane
   const VF n = t - 12582912.0f;
   VF r = xc - n * 0.693359375f;
   r = r - n * -2.12194440e-4f;
-  VF p = V{} + 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * r * r + r + 1.0f;
+  const VF p = exp_polynomial(r);
   const VInt scale_bits = ((VInt)t - 0x4B400000 + 127) << 23;
   const VF y = p * (VF)scale_bits;
   return x != x ? x : y;
@@ -45,20 +39,7 @@ inline V exp_vector(V x) {  // exp_approx, lane for lane
 template <typename V>
 inline V tanh_vector(V x) {  // tanh_approx, lane for lane
   const V xc = clamp(x, -7.90531110763549805f, 7.90531110763549805f);
-  const V x2 = xc * xc;
-  V p = V{} + -2.76076847742355e-16f;
-  p = p * x2 + 2.00018790482477e-13f;
-  p = p * x2 + -8.60467152213735e-11f;
-  p = p * x2 + 5.12229709037114e-08f;
-  p = p * x2 + 1.48572235717979e-05f;
-  p = p * x2 + 6.37261928875436e-04f;
-  p = p * x2 + 4.89352455891786e-03f;
-  p = p * xc;
-  V q = V{} + 1.19825839466702e-06f;
-  q = q * x2 + 1.18534705686654e-04f;
-  q = q * x2 + 2.26843463243900e-03f;
-  q = q * x2 + 4.89352518554385e-03f;
-  const V y = p / q;
+  const V y = tanh_rational(xc);
   const V ax = x < 0.0f ? -x : x;
   return ax < 0.0004f ? x : y;
 }
