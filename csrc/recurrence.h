@@ -113,49 +113,184 @@ inline void prefetch(const T* v, int64_t n, bool for_write = false) {
   }
 }
 
-// state_prev (T*B, H): per position, the state the step consumed (h_{t-1} or c_{t-1}), taken from
-// the per-position states and the initial state; zero at positions past a sequence's length.
+// Rows of the per-step buffers (h_{t-1} and h_t in forward, this step's dz in backward) are one
+// cache line longer than n so that the rows of a tile do not all fall into the same L1 sets (n =
+// 1024 floats is a 4 KB stride).
 template <typename T>
-inline void gather_previous_states(const RnnProblem& p, const T* states, const T* initial, T* state_prev) {
-  const int64_t H = p.H;
+constexpr int64_t padded(int64_t n) {
+  return n + 64 / static_cast<int64_t>(sizeof(T));
+}
+
+// The recurrent weights packed once per call, by the loop's threads, into `panels` panels of
+// `vectors` vectors: value (k, c) of panel q is src[k][col] (src[col][k] when transposed) with
+// col = column_of(q, c), or 0 where that is negative. Returns the loop split for that size.
+template <typename T, typename ColumnOf>
+LoopSplit pack_recurrent(const RnnProblem& p, int64_t K, int64_t panels, int vectors, const T* src, int64_t ld,
+                         bool transposed, ColumnOf column_of, PackedPanels<T>& packed) {
+  packed.resize(K, panels, vectors);
+  const LoopSplit split = loop_split(p.B, packed.panels, packed.bytes());
+  auto pack = [&](int t, int n) {
+    packed.fill(packed.panels * t / n, packed.panels * (t + 1) / n, src, ld, transposed, column_of);
+  };
+  parallel_for_threads(split.threads, pack);
+  return split;
+}
+
+// Panels of U = vectors * L consecutive units (panel q = units [q*U, q*U + U)) of src (K, H), or
+// of src^T when transposed (src (H, K)): recurrent_kernel for SimpleRNN's forward, recurrent_kernel^T
+// (G*H, H) for backward.
+template <typename T>
+LoopSplit pack_units(const RnnProblem& p, int64_t K, const T* src, int64_t ld, bool transposed,
+                     PackedPanels<T>& packed) {
+  const int nv = vectors_for_units<T>(p.H);
+  const int64_t U = nv * lanes<T>(), H = p.H;
+  return pack_recurrent(p, K, (H + U - 1) / U, nv, src, ld, transposed,
+                        [&](int64_t q, int c) { const int64_t u = q * U + c; return u < H ? u : -1; }, packed);
+}
+
+// The forward time loop shared by the cells. packed holds the recurrent weights in panels of NV
+// vectors. At step s each thread multiplies its rows of h_{t-1} by each of its panels q, first
+// calling prefetch_next(row, q) for each position row the next step's update will read (see
+// prefetch), then update(s, b, q, z, h_prev, h_next) for each row b: the fused update of row b of
+// the panel's product z, with h_prev and h_next row b of h_{t-1} and h_t. h_T gets the last state.
+template <typename T, int NV, typename Update, typename Prefetch>
+void forward_through_time(const RnnProblem& p, const PackedPanels<T>& packed, const LoopSplit& split, const T* h0,
+                          T* h_T, Update update, Prefetch prefetch_next) {
+  const int64_t B = p.B, H = p.H, ldh = padded<T>(H);
+  constexpr int W = NV * lanes<T>();
+  std::vector<T> states(2 * B * ldh);  // h_{t-1} and h_t, swapped every step
+  for (int64_t b = 0; b < B; ++b) std::copy(h0 + b * H, h0 + (b + 1) * H, states.data() + b * ldh);
+  Barrier barrier(split.threads);
+  SoloSwitch solo;
+  auto loop = [&](int t, int) {
+    const int64_t r0 = split.rows_begin(t, B), r1 = split.rows_end(t, B);
+    int64_t q0 = split.panels_begin(t, packed.panels), q1 = split.panels_end(t, packed.panels);
+    std::vector<T> tile((r1 - r0) * W);  // the panel's product for this thread's rows
+    T* z = tile.data();
+    for (int64_t s = 0; s < p.T; ++s) {
+      const bool alone = split.by_units && solo.active(s);
+      if (alone) {  // thread 0 runs the remaining steps by itself (SoloSwitch)
+        if (t != 0) return;
+        q0 = 0, q1 = packed.panels;
+      }
+      const T* h_prev = states.data() + (s % 2) * B * ldh;
+      T* h_next = states.data() + ((s + 1) % 2) * B * ldh;
+      for (int64_t q = q0; q < q1; ++q) {
+        for (int64_t b = r0; b < r1 && s + 1 < p.T; ++b) {
+          const int64_t next = p.position(s + 1, b);
+          if (next >= 0) prefetch_next(p.row(next, b), q);
+        }
+        panel_product<T, NV>(r1 - r0, h_prev + r0 * ldh, ldh, H, packed.panel(q), z);
+        for (int64_t b = r0; b < r1; ++b) update(s, b, q, z + (b - r0) * W, h_prev + b * ldh, h_next + b * ldh);
+      }
+      if (split.by_units && !alone && barrier.wait() && s > 0) solo.request(s + 2);  // h_t complete first
+    }
+  };
+  parallel_for_threads(split.threads, loop);
+  const T* h_last = states.data() + (p.T % 2) * B * ldh;
+  for (int64_t b = 0; b < B; ++b) std::copy(h_last + b * ldh, h_last + b * ldh + H, h_T + b * H);
+}
+
+// The backward time loop shared by the cells, steps last to first. packed holds recurrent_kernel^T
+// (G*H, H) in panels of NV vectors of units (pack_units). dh (B, H) is the running carry: d_h at
+// the start, then the gradient flowing into h_{t-1}. At step s, for each row b and the thread's
+// units [u0, u1), prefetch_next(row, u0, u1) first asks for what the cell reads at the next
+// step's position row, then cell(s, b, u0, u1, d) turns the carry into row b of the step's dz (d, G*H
+// wide), keeping what else it needs; then dh = dz_t @ recurrent_kernel^T for the running rows.
+template <typename T, int NV, typename Cell, typename Prefetch>
+void backward_through_time(const RnnProblem& p, int G, const PackedPanels<T>& packed, const LoopSplit& split, T* dh,
+                           Cell cell, Prefetch prefetch_next) {
+  const int64_t B = p.B, H = p.H, ldz = padded<T>(G * H);
+  constexpr int U = NV * lanes<T>();
+  std::vector<T> dz_step(2 * B * ldz);  // this step's dz, two buffers alternating
+  Barrier barrier(split.threads);
+  SoloSwitch solo;
+  auto loop = [&](int t, int) {
+    const int64_t r0 = split.rows_begin(t, B), r1 = split.rows_end(t, B);
+    int64_t q0 = split.panels_begin(t, packed.panels), q1 = split.panels_end(t, packed.panels);
+    int64_t u0 = std::min(H, q0 * U), u1 = std::min(H, q1 * U);
+    std::vector<T> tile((r1 - r0) * U);  // the panel's product for this thread's rows
+    T* z = tile.data();
+    bool was_alone = false;
+    for (int64_t s = p.T - 1; s >= 0; --s) {
+      const bool alone = split.by_units && solo.active(p.T - 1 - s);
+      if (alone) {  // thread 0 runs the remaining steps by itself (SoloSwitch)
+        if (!was_alone) barrier.wait();  // once: everyone's dh_{t} product is done
+        was_alone = true;
+        if (t != 0) return;
+        q0 = 0, q1 = packed.panels, u0 = 0, u1 = H;
+      }
+      T* d = dz_step.data() + (s % 2) * B * ldz;
+      for (int64_t b = r0; b < r1 && u1 > u0 && s > 0; ++b) {
+        const int64_t next = p.position(s - 1, b);
+        if (next >= 0) prefetch_next(p.row(next, b), u0, u1);
+      }
+      for (int64_t b = r0; b < r1 && u1 > u0; ++b) cell(s, b, u0, u1, d + b * ldz);
+      if (split.by_units && !alone && barrier.wait() && s < p.T - 1) solo.request(p.T - 1 - s + 2);  // dz_t first
+      // gradient into h_{t-1}: dz_t @ recurrent_kernel^T, kept for running sequences only
+      for (int64_t q = q0; q < q1; ++q) {
+        const int64_t v0 = q * U, w = std::min<int64_t>(U, H - v0);
+        panel_product<T, NV>(r1 - r0, d + r0 * ldz, ldz, G * H, packed.panel(q), z);
+        for (int64_t b = r0; b < r1; ++b)
+          if (p.position(s, b) >= 0) std::copy(z + (b - r0) * U, z + (b - r0) * U + w, dh + b * H + v0);
+      }
+    }
+  };
+  parallel_for_threads(split.threads, loop);
+}
+
+// Scratch of one backward call: dz (T*B, G*H), the gradient at the pre-activations per position;
+// inputs (T*B, D + H + 1) = [x | h_{t-1} | 1] per position (gather_gradient_inputs); dw
+// (D + H + 1, G*H), the stacked weight gradients.
+template <typename T>
+struct BackwardScratch {
+  Scratch memory;
+  T *dz, *inputs, *dw;
+  BackwardScratch(const RnnProblem& p, int G)
+      : memory((p.T * p.B * (G * p.H + p.D + p.H + 1) + (p.D + p.H + 1) * G * p.H) * sizeof(T)) {
+    dz = memory.as<T>();
+    inputs = dz + p.T * p.B * G * p.H;
+    dw = inputs + p.T * p.B * (p.D + p.H + 1);
+  }
+};
+
+// inputs (T*B, D + H + 1): per position, x, the state the step consumed (h_{t-1}, from states or
+// initial; zero past a sequence's length) and a one, so that a single product with dz gives
+// dkernel, drecurrent_kernel and dbias together (weight_gradients).
+template <typename T>
+inline void gather_gradient_inputs(const RnnProblem& p, const T* x, const T* states, const T* initial, T* inputs) {
+  const int64_t D = p.D, H = p.H, ld = D + H + 1;
   auto job = [&](int t, int n) {
     for (int64_t b = p.B * t / n; b < p.B * (t + 1) / n; ++b) {
       for (int64_t pos = 0; pos < p.T; ++pos) {
-        T* dst = state_prev + p.row(pos, b) * H;
+        const int64_t row = p.row(pos, b);
+        T* dst = inputs + row * ld;
+        std::copy(x + row * D, x + row * D + D, dst);
+        dst[D + H] = T(1);
         if (pos >= p.length(b)) {
-          std::fill(dst, dst + H, T(0));
+          std::fill(dst + D, dst + D + H, T(0));
           continue;
         }
         const int64_t prev = p.previous_position(pos, b);
         const T* src = prev < 0 ? initial + b * H : states + p.row(prev, b) * H;
-        std::copy(src, src + H, dst);
+        std::copy(src, src + H, dst + D);
       }
     }
   };
   parallel_for_threads(static_cast<int>(std::min<int64_t>(pool_threads(), std::max<int64_t>(p.B, 1))), job);
 }
 
-// The products after the backward time loop, over all steps at once:
-//   dx = dz @ kernel^T,  dkernel = x^T @ dz,  drecurrent_kernel = state_prev^T @ dz,
-//   dbias = column sums of dz, with dz (T*B, G*H) the gradient at the pre-activations.
+// The products after the backward time loop, over all steps at once, with dz (T*B, G*H):
+//   dx = dz @ kernel^T;  [dkernel; drecurrent_kernel; dbias] = inputs^T @ dz.
 template <typename T>
-inline void weight_gradients(const RnnProblem& p, int G, const T* x, const T* kernel, const T* state_prev,
-                             const T* dz, T* dx, T* dkernel, T* drecurrent_kernel, T* dbias) {
-  const int64_t rows = p.T * p.B, N = G * p.H;
-  parallel_gemm<T>(false, true, rows, p.D, N, T(1), dz, N, kernel, N, T(0), dx, p.D);
-  parallel_gemm<T>(true, false, p.D, N, rows, T(1), x, p.D, dz, N, T(0), dkernel, N);
-  parallel_gemm<T>(true, false, p.H, N, rows, T(1), state_prev, p.H, dz, N, T(0), drecurrent_kernel, N);
-  // Column sums split by column blocks: every sum runs in row order, whatever the threads.
-  const int64_t block = 64, blocks = (N + block - 1) / block;
-  auto job = [&](int t, int n) {
-    for (int64_t j0 = block * (blocks * t / n); j0 < std::min(N, block * (blocks * (t + 1) / n)); j0 += block) {
-      const int64_t j1 = std::min(N, j0 + block);
-      std::fill(dbias + j0, dbias + j1, T(0));
-      for (int64_t r = 0; r < rows; ++r)
-        for (int64_t j = j0; j < j1; ++j) dbias[j] += dz[r * N + j];
-    }
-  };
-  parallel_for_threads(static_cast<int>(std::min<int64_t>(pool_threads(), std::max<int64_t>(blocks, 1))), job);
+inline void weight_gradients(const RnnProblem& p, int G, const T* kernel, const BackwardScratch<T>& scratch, T* dx,
+                             T* dkernel, T* drecurrent_kernel, T* dbias) {
+  const int64_t rows = p.T * p.B, N = G * p.H, K = p.D + p.H + 1;
+  parallel_gemm<T>(false, true, rows, p.D, N, T(1), scratch.dz, N, kernel, N, T(0), dx, p.D);
+  parallel_gemm<T>(true, false, K, N, rows, T(1), scratch.inputs, K, scratch.dz, N, T(0), scratch.dw, N);
+  std::copy(scratch.dw, scratch.dw + p.D * N, dkernel);
+  std::copy(scratch.dw + p.D * N, scratch.dw + (p.D + p.H) * N, drecurrent_kernel);
+  std::copy(scratch.dw + (p.D + p.H) * N, scratch.dw + K * N, dbias);
 }
 
 }  // namespace FASTRNN_ISA

@@ -66,6 +66,21 @@ inline typename Vec<T>::type activate_vector(typename Vec<T>::type v, Activation
   }
 }
 
+// act'(x) lane for lane, from y = act(x) (times_derivative's factors).
+template <typename T>
+inline typename Vec<T>::type derivative_vector(typename Vec<T>::type y, Activation act) {
+  using V = typename Vec<T>::type;
+  const V one = V{} + T(1), zero = V{};
+  switch (act) {
+    case Activation::Tanh: return one - y * y;
+    case Activation::Relu: return y > zero ? one : zero;
+    case Activation::Sigmoid: return y * (one - y);
+    case Activation::Linear: return one;
+    case Activation::HardSigmoid: return (y > zero) & (y < one) ? V{} + T(1) / T(6) : zero;
+  }
+  return one;
+}
+
 // The first w lanes from p (the rest zero), and the first w lanes of v to p.
 template <typename T>
 inline typename Vec<T>::type load_lanes(const T* p, int64_t w) {
