@@ -117,9 +117,9 @@ void lstm_forward(const RnnProblem& p, const LstmForward<T>& a) {
       [&](int64_t q, int c) { const int64_t u = q * L + c % L; return u < H ? (c / L) * H + u : -1; }, packed);
   auto prefetch_next = [&](int64_t row, int64_t q) {
     const int64_t u0 = q * L, w = std::min<int64_t>(L, H - u0);
-    for (int g = 0; g < G; ++g) prefetch(projection + row * G * H + g * H + u0, w, a.gates != nullptr);
-    prefetch(a.outputs + row * H + u0, w, true);
-    if (a.cells) prefetch(a.cells + row * H + u0, w, true);
+    for (int g = 0; g < G; ++g) prefetch<2>(projection + row * G * H + g * H + u0, w, a.gates != nullptr);
+    prefetch<2>(a.outputs + row * H + u0, w, true);
+    if (a.cells) prefetch<2>(a.cells + row * H + u0, w, true);
   };
   auto update = [&](int64_t s, int64_t b, int64_t q, const T* z, const T* h_prev, T* h_next) {
     cell_forward(p, a, projection, s, b, q * L, std::min<int64_t>(L, H - q * L), z, h_prev, h_next);
@@ -141,11 +141,11 @@ void lstm_backward(const RnnProblem& p, const LstmBackward<T>& a) {
     const LoopSplit split = pack_units(p, G * H, a.recurrent_kernel, G * H, true, packed);
     auto prefetch_next = [&](int64_t row, int64_t u0, int64_t u1) {
       for (int g = 0; g < G; ++g) {
-        prefetch(a.gates + row * G * H + g * H + u0, u1 - u0);
-        prefetch(scratch.dz + row * G * H + g * H + u0, u1 - u0, true);
+        prefetch<3>(a.gates + row * G * H + g * H + u0, u1 - u0);
+        prefetch<3>(scratch.dz + row * G * H + g * H + u0, u1 - u0, true);
       }
-      prefetch(a.cells + row * H + u0, u1 - u0);
-      if (a.d_outputs) prefetch(a.d_outputs + row * H + u0, u1 - u0);
+      prefetch<3>(a.cells + row * H + u0, u1 - u0);
+      if (a.d_outputs) prefetch<3>(a.d_outputs + row * H + u0, u1 - u0);
     };
     auto cell = [&](int64_t s, int64_t b, int64_t u0, int64_t u1, T* d) {
       cell_backward(p, a, s, b, u0, u1, d, scratch.dz);

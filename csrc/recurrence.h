@@ -8,14 +8,13 @@
 #include <climits>
 #include <cstdlib>
 #include <cstring>
-#include <memory>
-#include <stdexcept>
 #include <vector>
 
 #include "blas.h"
 #include "common.h"
 #include "packed.h"
 #include "pool.h"
+#include "scratch.h"
 
 namespace fastrnn {
 namespace FASTRNN_ISA {
@@ -73,43 +72,15 @@ inline LoopSplit loop_split(int64_t B, int64_t panels, int64_t packed_bytes) {
   return split;
 }
 
-// Scratch memory for one call, carved from a grow-only arena kept per calling thread: large
-// fresh allocations come from mmap and page-fault on first touch (a fifth of a large call), so
-// the arena is reused from call to call. Not zero-filled: every kernel writes before it reads.
-// Scratch objects of one call must be created in order and are released together at the end.
-class Scratch {
- public:
-  explicit Scratch(int64_t bytes) : offset_(used()) {
-    const int64_t need = offset_ + (bytes + 63) / 64 * 64;
-    if (need > capacity()) {
-      if (offset_ != 0) throw std::logic_error("fastrnn: scratch arena grown while in use");
-      arena().reset(new char[need + 64]);
-      capacity() = need;
-    }
-    used() = need;
-  }
-  ~Scratch() { used() = offset_; }
-  template <typename T>
-  T* as() {
-    const uintptr_t base = reinterpret_cast<uintptr_t>(arena().get());
-    return reinterpret_cast<T*>((base + 63) / 64 * 64 + offset_);
-  }
-
- private:
-  static std::unique_ptr<char[]>& arena() { thread_local std::unique_ptr<char[]> a; return a; }
-  static int64_t& capacity() { thread_local int64_t c = 0; return c; }
-  static int64_t& used() { thread_local int64_t u = 0; return u; }
-  int64_t offset_;
-};
-
-// Asks for the cache lines of values [0, n) at address v before a later step reads them: the
+// Asks for the cache lines of values [0, n) at address v before the cell reads them: the
 // per-position rows of a step lie T rows apart in (B, T, *) arrays, so no hardware prefetcher
-// sees them coming.
-template <typename T>
+// sees them coming. Locality 3 brings them to L1, 2 to L2 (for data needed after a whole panel
+// product has streamed its weights through L1).
+template <int Locality, typename T>
 inline void prefetch(const T* v, int64_t n, bool for_write = false) {
   for (int64_t i = 0; i < n; i += 64 / static_cast<int64_t>(sizeof(T))) {
-    if (for_write) __builtin_prefetch(v + i, 1);
-    else __builtin_prefetch(v + i, 0);
+    if (for_write) __builtin_prefetch(v + i, 1, Locality);
+    else __builtin_prefetch(v + i, 0, Locality);
   }
 }
 
@@ -150,9 +121,10 @@ LoopSplit pack_units(const RnnProblem& p, int64_t K, const T* src, int64_t ld, b
 
 // The forward time loop shared by the cells. packed holds the recurrent weights in panels of NV
 // vectors. At step s each thread multiplies its rows of h_{t-1} by each of its panels q, first
-// calling prefetch_next(row, q) for each position row the next step's update will read (see
-// prefetch), then update(s, b, q, z, h_prev, h_next) for each row b: the fused update of row b of
-// the panel's product z, with h_prev and h_next row b of h_{t-1} and h_t. h_T gets the last state.
+// calling prefetch_next(row, q') for each position row the update of its next panel q' will
+// read (the first panel of the next step after the last), then update(s, b, q, z, h_prev,
+// h_next) for each row b: the fused update of row b of the panel's product z, with h_prev and
+// h_next row b of h_{t-1} and h_t. h_T gets the last state.
 template <typename T, int NV, typename Update, typename Prefetch>
 void forward_through_time(const RnnProblem& p, const PackedPanels<T>& packed, const LoopSplit& split, const T* h0,
                           T* h_T, Update update, Prefetch prefetch_next) {
@@ -176,11 +148,12 @@ void forward_through_time(const RnnProblem& p, const PackedPanels<T>& packed, co
       const T* h_prev = states.data() + (s % 2) * B * ldh;
       T* h_next = states.data() + ((s + 1) % 2) * B * ldh;
       for (int64_t q = q0; q < q1; ++q) {
-        for (int64_t b = r0; b < r1 && s + 1 < p.T; ++b) {
-          const int64_t next = p.position(s + 1, b);
-          if (next >= 0) prefetch_next(p.row(next, b), q);
+        const int64_t s_ahead = q + 1 < q1 ? s : s + 1, q_ahead = q + 1 < q1 ? q + 1 : q0;
+        for (int64_t b = r0; b < r1 && s_ahead < p.T; ++b) {
+          const int64_t pos = p.position(s_ahead, b);
+          if (pos >= 0) prefetch_next(p.row(pos, b), q_ahead);
         }
-        panel_product<T, NV>(r1 - r0, h_prev + r0 * ldh, ldh, H, packed.panel(q), z);
+        panel_product<T, NV>(r1 - r0, h_prev + r0 * ldh, ldh, H, packed.panel(q), z, packed.panel(q_ahead));
         for (int64_t b = r0; b < r1; ++b) update(s, b, q, z + (b - r0) * W, h_prev + b * ldh, h_next + b * ldh);
       }
       if (split.by_units && !alone && barrier.wait() && s > 0) solo.request(s + 2);  // h_t complete first
@@ -194,8 +167,8 @@ void forward_through_time(const RnnProblem& p, const PackedPanels<T>& packed, co
 // The backward time loop shared by the cells, steps last to first. packed holds recurrent_kernel^T
 // (G*H, H) in panels of NV vectors of units (pack_units). dh (B, H) is the running carry: d_h at
 // the start, then the gradient flowing into h_{t-1}. At step s, for each row b and the thread's
-// units [u0, u1), prefetch_next(row, u0, u1) first asks for what the cell reads at the next
-// step's position row, then cell(s, b, u0, u1, d) turns the carry into row b of the step's dz (d, G*H
+// units [u0, u1), prefetch_next(row, u0, u1) first asks for what the cell reads a few rows
+// later (at the next step's first rows near the end), then cell(s, b, u0, u1, d) turns the carry into row b of the step's dz (d, G*H
 // wide), keeping what else it needs; then dh = dz_t @ recurrent_kernel^T for the running rows.
 template <typename T, int NV, typename Cell, typename Prefetch>
 void backward_through_time(const RnnProblem& p, int G, const PackedPanels<T>& packed, const LoopSplit& split, T* dh,
@@ -221,16 +194,20 @@ void backward_through_time(const RnnProblem& p, int G, const PackedPanels<T>& pa
         q0 = 0, q1 = packed.panels, u0 = 0, u1 = H;
       }
       T* d = dz_step.data() + (s % 2) * B * ldz;
-      for (int64_t b = r0; b < r1 && u1 > u0 && s > 0; ++b) {
-        const int64_t next = p.position(s - 1, b);
-        if (next >= 0) prefetch_next(p.row(next, b), u0, u1);
+      for (int64_t b = r0; b < r1 && u1 > u0; ++b) {
+        constexpr int64_t kRowsAhead = 4;  // a row's cell takes about as long as a memory access
+        const bool same_step = b + kRowsAhead < r1;
+        const int64_t s_ahead = same_step ? s : s - 1, b_ahead = same_step ? b + kRowsAhead : b + kRowsAhead - (r1 - r0);
+        const int64_t pos = s_ahead >= 0 && b_ahead < r1 ? p.position(s_ahead, b_ahead) : -1;
+        if (pos >= 0) prefetch_next(p.row(pos, b_ahead), u0, u1);
+        cell(s, b, u0, u1, d + b * ldz);
       }
-      for (int64_t b = r0; b < r1 && u1 > u0; ++b) cell(s, b, u0, u1, d + b * ldz);
       if (split.by_units && !alone && barrier.wait() && s < p.T - 1) solo.request(p.T - 1 - s + 2);  // dz_t first
       // gradient into h_{t-1}: dz_t @ recurrent_kernel^T, kept for running sequences only
       for (int64_t q = q0; q < q1; ++q) {
         const int64_t v0 = q * U, w = std::min<int64_t>(U, H - v0);
-        panel_product<T, NV>(r1 - r0, d + r0 * ldz, ldz, G * H, packed.panel(q), z);
+        panel_product<T, NV>(r1 - r0, d + r0 * ldz, ldz, G * H, packed.panel(q), z,
+                             packed.panel(q + 1 < q1 ? q + 1 : q0));
         for (int64_t b = r0; b < r1; ++b)
           if (p.position(s, b) >= 0) std::copy(z + (b - r0) * U, z + (b - r0) * U + w, dh + b * H + v0);
       }

@@ -26,8 +26,8 @@ void simple_rnn_forward(const RnnProblem& p, const SimpleRnnForward<T>& a) {
   const int64_t U = packed.width;
   auto prefetch_next = [&](int64_t row, int64_t q) {
     const int64_t u0 = q * U, w = std::min<int64_t>(U, H - u0);
-    prefetch(projection + row * H + u0, w);
-    prefetch(a.outputs + row * H + u0, w, true);
+    prefetch<2>(projection + row * H + u0, w);
+    prefetch<2>(a.outputs + row * H + u0, w, true);
   };
   // h_t = act(x_t @ kernel + z + bias) for row b and panel q's units
   auto update = [&](int64_t s, int64_t b, int64_t q, T* z, const T* h_prev, T* h_next) {
@@ -60,9 +60,9 @@ void simple_rnn_backward(const RnnProblem& p, const SimpleRnnBackward<T>& a) {
     PackedPanels<T> packed;
     const LoopSplit split = pack_units(p, H, a.recurrent_kernel, H, true, packed);
     auto prefetch_next = [&](int64_t row, int64_t u0, int64_t u1) {
-      prefetch(a.outputs + row * H + u0, u1 - u0);
-      prefetch(scratch.dz + row * H + u0, u1 - u0, true);
-      if (a.d_outputs) prefetch(a.d_outputs + row * H + u0, u1 - u0);
+      prefetch<3>(a.outputs + row * H + u0, u1 - u0);
+      prefetch<3>(scratch.dz + row * H + u0, u1 - u0, true);
+      if (a.d_outputs) prefetch<3>(a.d_outputs + row * H + u0, u1 - u0);
     };
     // through h_t = act(z_t): dz = (carry + d_outputs) * act'
     auto cell = [&](int64_t s, int64_t b, int64_t u0, int64_t u1, T* d) {

@@ -1,0 +1,48 @@
+// scratch.h: memory for one kernel call, carved from grow-only arenas kept per calling thread.
+// Large fresh allocations come from mmap and page-fault on first touch (a fifth of a large
+// call), so the arenas are reused from call to call. Not zero-filled: every kernel writes
+// before it reads. Within one arena, the Scratch objects of a call must be created in order
+// and are released together at the end; the packed weights have an arena of their own.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <stdexcept>
+
+namespace fastrnn {
+namespace FASTRNN_ISA {  // per SIMD level, like every inline helper of the kernels
+
+enum class Arena : int { Sequences = 0, Weights = 1 };
+
+class Scratch {
+ public:
+  explicit Scratch(int64_t bytes, Arena arena = Arena::Sequences)
+      : slot_(static_cast<int>(arena)), offset_(used()[slot_]) {
+    const int64_t need = offset_ + (bytes + 63) / 64 * 64;
+    if (need > capacity()[slot_]) {
+      if (offset_ != 0) throw std::logic_error("fastrnn: scratch arena grown while in use");
+      memory()[slot_].reset(new char[need + 64]);
+      capacity()[slot_] = need;
+    }
+    used()[slot_] = need;
+  }
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+  ~Scratch() { used()[slot_] = offset_; }
+
+  template <typename T>
+  T* as() const {
+    const uintptr_t base = reinterpret_cast<uintptr_t>(memory()[slot_].get());
+    return reinterpret_cast<T*>((base + 63) / 64 * 64 + offset_);
+  }
+
+ private:
+  static constexpr int kArenas = 2;
+  static std::unique_ptr<char[]>* memory() { thread_local std::unique_ptr<char[]> m[kArenas]; return m; }
+  static int64_t* capacity() { thread_local int64_t c[kArenas] = {}; return c; }
+  static int64_t* used() { thread_local int64_t u[kArenas] = {}; return u; }
+  const int slot_;
+  const int64_t offset_;
+};
+
+}  // namespace FASTRNN_ISA
+}  // namespace fastrnn
