@@ -9,6 +9,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "array_pool.h"
 #include "blas.h"
 #include "dispatch.h"
 
@@ -29,9 +30,27 @@ const T* input(const py::object& obj, int64_t size, const char* name) {
   return static_cast<const T*>(arr.data());
 }
 
+// A new uninitialized C-ordered array; large ones take their memory from the array pool.
 template <typename T>
-py::array_t<T> empty(std::initializer_list<int64_t> shape) {
-  return py::array_t<T>(std::vector<py::ssize_t>(shape.begin(), shape.end()));
+py::array_t<T> empty(const std::vector<py::ssize_t>& shape) {
+  std::size_t bytes = sizeof(T);
+  for (py::ssize_t n : shape) bytes *= static_cast<std::size_t>(n);
+  if (bytes < kPooledMinBytes) return py::array_t<T>(shape);
+  void* block = pool_allocate(bytes);
+  py::capsule owner(block, [](void* b) { pool_release(b); });
+  return py::array_t<T>(shape, static_cast<T*>(block), owner);
+}
+
+// A copy of a result the caller may modify, for backward (from the pool, copied without the GIL).
+template <typename T>
+py::array_t<T> copy_of(const py::array_t<T>& a) {
+  auto copy = empty<T>(std::vector<py::ssize_t>(a.shape(), a.shape() + a.ndim()));
+  const T* src = a.data();
+  T* dst = copy.mutable_data();
+  const std::size_t n = a.size();
+  py::gil_scoped_release release;
+  std::copy(src, src + n, dst);
+  return copy;
 }
 
 std::vector<py::ssize_t> sequence_shape(const RnnProblem& p, int64_t width) {
@@ -61,10 +80,10 @@ RnnProblem problem(const py::array& x, int64_t H, const py::object& lengths, int
 template <typename T>
 py::tuple simple_rnn_forward_t(const py::array& x, const py::object& kernel, const py::object& recurrent_kernel,
                                const py::object& bias, const py::object& h0, const py::object& lengths,
-                               int activation, bool reverse, bool time_major) {
+                               int activation, bool reverse, bool time_major, bool training) {
   const int64_t H = py::cast<py::array>(bias).size();
   const RnnProblem p = problem(x, H, lengths, activation, 0, reverse, time_major);
-  auto outputs = py::array_t<T>(sequence_shape(p, H));
+  auto outputs = empty<T>(sequence_shape(p, H));
   auto h_T = empty<T>({p.B, H});
   SimpleRnnForward<T> a{input<T>(x, p.T * p.B * p.D, "x"), input<T>(kernel, p.D * H, "kernel"),
                         input<T>(recurrent_kernel, H * H, "recurrent_kernel"), input<T>(bias, H, "bias"),
@@ -73,7 +92,8 @@ py::tuple simple_rnn_forward_t(const py::array& x, const py::object& kernel, con
     py::gil_scoped_release release;
     simple_rnn_forward<T>(p, a);
   }
-  return py::make_tuple(outputs, h_T);
+  py::object saved = training ? py::object(copy_of(outputs)) : py::none();
+  return py::make_tuple(outputs, h_T, saved);
 }
 
 template <typename T>
@@ -83,7 +103,7 @@ py::tuple simple_rnn_backward_t(const py::array& x, const py::object& kernel, co
                                 const py::object& d_h) {
   const int64_t H = py::cast<py::array>(h0).shape(1);
   const RnnProblem p = problem(x, H, lengths, activation, 0, reverse, time_major);
-  auto dx = py::array_t<T>(sequence_shape(p, p.D));
+  auto dx = empty<T>(sequence_shape(p, p.D));
   auto dh0 = empty<T>({p.B, H});
   auto dkernel = empty<T>({p.D, H});
   auto drecurrent = empty<T>({H, H});
@@ -108,14 +128,14 @@ py::tuple lstm_forward_t(const py::array& x, const py::object& kernel, const py:
                          bool time_major, bool training) {
   const int64_t H = py::cast<py::array>(bias).size() / 4;
   const RnnProblem p = problem(x, H, lengths, activation, recurrent_activation, reverse, time_major);
-  auto outputs = py::array_t<T>(sequence_shape(p, H));
+  auto outputs = empty<T>(sequence_shape(p, H));
   auto h_T = empty<T>({p.B, H});
   auto c_T = empty<T>({p.B, H});
   py::object gates = py::none(), cells = py::none();
   T *gates_ptr = nullptr, *cells_ptr = nullptr;
   if (training) {
-    auto g = py::array_t<T>(sequence_shape(p, 4 * H));
-    auto c = py::array_t<T>(sequence_shape(p, H));
+    auto g = empty<T>(sequence_shape(p, 4 * H));
+    auto c = empty<T>(sequence_shape(p, H));
     gates_ptr = g.mutable_data();
     cells_ptr = c.mutable_data();
     gates = g;
@@ -129,7 +149,8 @@ py::tuple lstm_forward_t(const py::array& x, const py::object& kernel, const py:
     py::gil_scoped_release release;
     lstm_forward<T>(p, a);
   }
-  return py::make_tuple(outputs, h_T, c_T, gates, cells);
+  py::object saved = training ? py::object(copy_of(outputs)) : py::none();
+  return py::make_tuple(outputs, h_T, c_T, gates, cells, saved);
 }
 
 template <typename T>
@@ -140,7 +161,7 @@ py::tuple lstm_backward_t(const py::array& x, const py::object& kernel, const py
                           const py::object& d_outputs, const py::object& d_h, const py::object& d_c) {
   const int64_t H = py::cast<py::array>(h0).shape(1);
   const RnnProblem p = problem(x, H, lengths, activation, recurrent_activation, reverse, time_major);
-  auto dx = py::array_t<T>(sequence_shape(p, p.D));
+  auto dx = empty<T>(sequence_shape(p, p.D));
   auto dh0 = empty<T>({p.B, H});
   auto dc0 = empty<T>({p.B, H});
   auto dkernel = empty<T>({p.D, 4 * H});
@@ -180,9 +201,10 @@ PYBIND11_MODULE(_core, m) {
   m.doc() = "fastrnn's C++ kernels; use fastrnn.ops, which validates arguments first.";
   blas_init();
   m.def("simple_rnn_forward", [](const py::array& x, py::object k, py::object rk, py::object b, py::object h0,
-                                 py::object lengths, int act, bool reverse, bool time_major) {
-    return is_float32(x) ? simple_rnn_forward_t<float>(x, k, rk, b, h0, lengths, act, reverse, time_major)
-                         : simple_rnn_forward_t<double>(x, k, rk, b, h0, lengths, act, reverse, time_major);
+                                 py::object lengths, int act, bool reverse, bool time_major, bool training) {
+    return is_float32(x)
+               ? simple_rnn_forward_t<float>(x, k, rk, b, h0, lengths, act, reverse, time_major, training)
+               : simple_rnn_forward_t<double>(x, k, rk, b, h0, lengths, act, reverse, time_major, training);
   });
   m.def("simple_rnn_backward", [](const py::array& x, py::object k, py::object rk, py::object h0, py::object out,
                                   py::object lengths, int act, bool reverse, bool time_major, py::object dout,
@@ -207,6 +229,8 @@ PYBIND11_MODULE(_core, m) {
                          : lstm_backward_t<double>(x, k, rk, h0, c0, out, gates, cells, lengths, act, ract,
                                                    reverse, time_major, dout, dh, dc);
   });
+  m.def("pooled_bytes", &pool_cached_bytes, "Bytes of freed result arrays kept for reuse.");
+  m.def("release_pooled", &pool_clear, "Frees the result arrays kept for reuse.");
   m.def("set_num_threads", &set_num_threads, "Threads for the kernels (the BLAS runs inside them).");
   m.def("get_num_threads", []() { return omp_get_max_threads(); });
   m.def("simd_level", []() { return std::string(simd_level_name(simd_level())); });

@@ -17,7 +17,8 @@ namespace FASTRNN_ISA {
 namespace {
 constexpr int G = 4;  // gates i, f, c, o
 
-// One row b and the units [u0, u0 + w) at step s: z (G, L) holds the tile's h_{t-1} @ recurrent_kernel.
+// One row b and the units [u0, u0 + w) at step s: z (G, L) holds the tile's h_{t-1} @ recurrent_kernel
+// (plus x_t @ kernel when projection is null: the input product fused into the step).
 template <typename T>
 inline void cell_forward(const RnnProblem& p, const LstmForward<T>& a, const T* projection, int64_t s, int64_t b,
                          int64_t u0, int64_t w, const T* z, const T* h_prev, T* h_next) {  // rows b of h
@@ -30,13 +31,13 @@ inline void cell_forward(const RnnProblem& p, const LstmForward<T>& a, const T* 
     return;
   }
   const int64_t row = p.row(pos, b);
-  const T* xw = projection + row * G * H + u0;
   const T* bias = a.bias + u0;
   using V = typename Vec<T>::type;
-  V gate[G];  // i, f, c, o: z + x_t @ kernel + bias, then activated
+  V gate[G];  // i, f, c, o: z (+ x_t @ kernel unless the step made it) + bias, then activated
   for (int g = 0; g < G; ++g) {
     std::memcpy(&gate[g], z + g * L, sizeof(V));
-    gate[g] += load_lanes(xw + g * H, w) + load_lanes(bias + g * H, w);
+    if (projection) gate[g] += load_lanes(projection + row * G * H + g * H + u0, w);
+    gate[g] += load_lanes(bias + g * H, w);
   }
   gate[0] = activate_vector<T>(gate[0], p.recurrent_activation);
   gate[1] = activate_vector<T>(gate[1], p.recurrent_activation);
@@ -106,25 +107,30 @@ void lstm_forward(const RnnProblem& p, const LstmForward<T>& a) {
   std::copy(a.h0, a.h0 + B * H, a.h_T);
   std::copy(a.c0, a.c0 + B * H, a.c_T);  // c_T is the running cell state
   if (p.T == 0 || B == 0 || H == 0) return;
-  // x @ kernel for all steps; in training it becomes the gate cache, row by row.
-  Scratch workspace(a.gates ? 0 : p.T * B * G * H * sizeof(T));
-  T* projection = a.gates ? a.gates : workspace.as<T>();
-  input_projection(p, G, a.x, a.kernel, projection);
-  // recurrent_kernel packed: panel q = units [q*L, q*L + L) of gates i, f, c, o
+  // x @ kernel for all steps unless the step does it; in training the projection becomes the
+  // gate cache, row by row.
+  const bool fused = fused_input(p);
+  Scratch workspace(a.gates || fused ? 0 : p.T * B * G * H * sizeof(T));
+  T* projection = fused ? nullptr : a.gates ? a.gates : workspace.as<T>();
+  if (!fused) input_projection(p, G, a.x, a.kernel, projection);
+  // [kernel;] recurrent_kernel packed: panel q = units [q*L, q*L + L) of gates i, f, c, o
   PackedPanels<T> packed;
+  const StackedWeights<T> weights{a.kernel, a.recurrent_kernel, fused ? p.D : 0, G * H};
   const LoopSplit split = pack_recurrent(
-      p, H, (H + L - 1) / L, G, a.recurrent_kernel, G * H, false,
-      [&](int64_t q, int c) { const int64_t u = q * L + c % L; return u < H ? (c / L) * H + u : -1; }, packed);
+      p, weights.D + H, (H + L - 1) / L, G,
+      [&](int64_t q, int c) { const int64_t u = q * L + c % L; return u < H ? (c / L) * H + u : -1; }, weights,
+      packed);
+  T* gates = projection ? projection : a.gates;  // read (projection) or only written (gate cache)
   auto prefetch_next = [&](int64_t row, int64_t q) {
     const int64_t u0 = q * L, w = std::min<int64_t>(L, H - u0);
-    for (int g = 0; g < G; ++g) prefetch<2>(projection + row * G * H + g * H + u0, w, a.gates != nullptr);
+    for (int g = 0; g < G && gates; ++g) prefetch<2>(gates + row * G * H + g * H + u0, w, a.gates != nullptr);
     prefetch<2>(a.outputs + row * H + u0, w, true);
     if (a.cells) prefetch<2>(a.cells + row * H + u0, w, true);
   };
   auto update = [&](int64_t s, int64_t b, int64_t q, const T* z, const T* h_prev, T* h_next) {
     cell_forward(p, a, projection, s, b, q * L, std::min<int64_t>(L, H - q * L), z, h_prev, h_next);
   };
-  forward_through_time<T, G>(p, packed, split, a.h0, a.h_T, update, prefetch_next);
+  forward_through_time<T, G>(p, packed, split, fused ? a.x : nullptr, a.h0, a.h_T, update, prefetch_next);
 }
 
 template <typename T>
@@ -138,7 +144,8 @@ void lstm_backward(const RnnProblem& p, const LstmBackward<T>& a) {
   BackwardScratch<T> scratch(p, G);
   if (p.T > 0 && B > 0 && H > 0) {
     PackedPanels<T> packed;
-    const LoopSplit split = pack_units(p, G * H, a.recurrent_kernel, G * H, true, packed);
+    const LoopSplit split = pack_units(
+        p, G * H, H, [&](int64_t k, int64_t u) { return a.recurrent_kernel[u * G * H + k]; }, packed);
     auto prefetch_next = [&](int64_t row, int64_t u0, int64_t u1) {
       for (int g = 0; g < G; ++g) {
         prefetch<3>(a.gates + row * G * H + g * H + u0, u1 - u0);

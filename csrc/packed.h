@@ -42,8 +42,8 @@ constexpr int lanes() {
   return kVectorBytes / static_cast<int>(sizeof(T));
 }
 
-// B (K, N) rearranged into panels: panel q holds K rows of `vectors` * lanes values, the
-// columns column_of(q, c) of B (zero where column_of is negative), 64-byte aligned.
+// A (K, N) matrix rearranged into panels: panel q holds K rows of `vectors` * lanes values, the
+// columns column_of(q, c) (zero where column_of is negative), 64-byte aligned.
 template <typename T>
 struct PackedPanels {
   int64_t K = 0, panels = 0;
@@ -60,16 +60,15 @@ struct PackedPanels {
     data = memory->as<T>();
   }
 
-  // Fills panels [q0, q1): value (k, c) = B[k][col] (or B[col][k] when transposed), col = column_of(q, c).
-  template <typename ColumnOf>
-  void fill(int64_t q0, int64_t q1, const T* src, int64_t ld, bool transposed, ColumnOf column_of) {
+  // Fills panels [q0, q1): value (k, c) = value_of(k, col) with col = column_of(q, c).
+  template <typename ColumnOf, typename ValueOf>
+  void fill(int64_t q0, int64_t q1, ColumnOf column_of, ValueOf value_of) {
     std::vector<int64_t> cols(width);
     for (int64_t q = q0; q < q1; ++q) {
       T* dst = data + q * K * width;
       for (int c = 0; c < width; ++c) cols[c] = column_of(q, c);
       for (int64_t k = 0; k < K; ++k)
-        for (int c = 0; c < width; ++c)
-          dst[k * width + c] = cols[c] < 0 ? T(0) : (transposed ? src[cols[c] * ld + k] : src[k * ld + cols[c]]);
+        for (int c = 0; c < width; ++c) dst[k * width + c] = cols[c] < 0 ? T(0) : value_of(k, cols[c]);
     }
   }
 };

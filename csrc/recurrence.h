@@ -92,49 +92,78 @@ constexpr int64_t padded(int64_t n) {
   return n + 64 / static_cast<int64_t>(sizeof(T));
 }
 
-// The recurrent weights packed once per call, by the loop's threads, into `panels` panels of
-// `vectors` vectors: value (k, c) of panel q is src[k][col] (src[col][k] when transposed) with
-// col = column_of(q, c), or 0 where that is negative. Returns the loop split for that size.
-template <typename T, typename ColumnOf>
-LoopSplit pack_recurrent(const RnnProblem& p, int64_t K, int64_t panels, int vectors, const T* src, int64_t ld,
-                         bool transposed, ColumnOf column_of, PackedPanels<T>& packed) {
+// Whether forward's time loop also does the input product: each step multiplies [x_t | h_{t-1}]
+// by [kernel; recurrent_kernel] instead of one big product before the loop. The flops are the
+// same; what it saves is writing and re-reading the (T*B, G*H) projection, whose rows the step
+// reads T apart. Worth it when x is narrow beside h (the step grows by D/H) and the batch fills
+// the tiles.
+// FASTRNN_FUSE_INPUT=0|1 forces it (tests, tuning).
+inline bool fused_input(const RnnProblem& p) {
+  const char* env = std::getenv("FASTRNN_FUSE_INPUT");
+  if (env && (std::strcmp(env, "0") == 0 || std::strcmp(env, "1") == 0)) return env[0] == '1';
+  return 4 * p.D <= p.H && p.B >= 2 * kTileRows;
+}
+
+// [kernel; recurrent_kernel] (D + H, N) as the time loop sees it: D = p.D when the input product
+// is fused into the step, else 0 (recurrent_kernel alone).
+template <typename T>
+struct StackedWeights {
+  const T* kernel;
+  const T* recurrent_kernel;
+  int64_t D, N;
+  T operator()(int64_t k, int64_t col) const { return k < D ? kernel[k * N + col] : recurrent_kernel[(k - D) * N + col]; }
+};
+
+// Weights packed once per call, by the loop's threads, into `panels` panels of `vectors`
+// vectors: value (k, c) of panel q is value_of(k, column_of(q, c)), or 0 where column_of is
+// negative. Returns the loop split for that size.
+template <typename T, typename ColumnOf, typename ValueOf>
+LoopSplit pack_recurrent(const RnnProblem& p, int64_t K, int64_t panels, int vectors, ColumnOf column_of,
+                         ValueOf value_of, PackedPanels<T>& packed) {
   packed.resize(K, panels, vectors);
   const LoopSplit split = loop_split(p.B, packed.panels, packed.bytes());
   auto pack = [&](int t, int n) {
-    packed.fill(packed.panels * t / n, packed.panels * (t + 1) / n, src, ld, transposed, column_of);
+    packed.fill(packed.panels * t / n, packed.panels * (t + 1) / n, column_of, value_of);
   };
   parallel_for_threads(split.threads, pack);
   return split;
 }
 
-// Panels of U = vectors * L consecutive units (panel q = units [q*U, q*U + U)) of src (K, H), or
-// of src^T when transposed (src (H, K)): recurrent_kernel for SimpleRNN's forward, recurrent_kernel^T
-// (G*H, H) for backward.
-template <typename T>
-LoopSplit pack_units(const RnnProblem& p, int64_t K, const T* src, int64_t ld, bool transposed,
-                     PackedPanels<T>& packed) {
-  const int nv = vectors_for_units<T>(p.H);
-  const int64_t U = nv * lanes<T>(), H = p.H;
-  return pack_recurrent(p, K, (H + U - 1) / U, nv, src, ld, transposed,
-                        [&](int64_t q, int c) { const int64_t u = q * U + c; return u < H ? u : -1; }, packed);
+// Panels of U = vectors * L consecutive columns of a (K, columns) matrix (panel q = columns
+// [q*U, q*U + U)): the stacked weights for SimpleRNN's forward, recurrent_kernel^T for backward.
+template <typename T, typename ValueOf>
+LoopSplit pack_units(const RnnProblem& p, int64_t K, int64_t columns, ValueOf value_of, PackedPanels<T>& packed) {
+  const int nv = vectors_for_units<T>(columns);
+  const int64_t U = nv * lanes<T>();
+  return pack_recurrent(
+      p, K, (columns + U - 1) / U, nv, [&](int64_t q, int c) { const int64_t u = q * U + c; return u < columns ? u : -1; },
+      value_of, packed);
 }
 
-// The forward time loop shared by the cells. packed holds the recurrent weights in panels of NV
-// vectors. At step s each thread multiplies its rows of h_{t-1} by each of its panels q, first
-// calling prefetch_next(row, q') for each position row the update of its next panel q' will
-// read (the first panel of the next step after the last), then update(s, b, q, z, h_prev,
-// h_next) for each row b: the fused update of row b of the panel's product z, with h_prev and
-// h_next row b of h_{t-1} and h_t. h_T gets the last state.
+// The forward time loop shared by the cells. packed holds the stacked weights (K = D + H rows,
+// D = 0 unless x_fused is given) in panels of NV vectors. At step s each thread multiplies its
+// rows of [x_t | h_{t-1}] by each of its panels q, first calling prefetch_next(row, q') for each
+// position row the update of its next panel q' will read (the first panel of the next step
+// after the last), then update(s, b, q, z, h_prev, h_next) for each row b: the fused update of
+// row b of the panel's product z, with h_prev and h_next row b of h_{t-1} and h_t. h_T gets the
+// last state.
 template <typename T, int NV, typename Update, typename Prefetch>
-void forward_through_time(const RnnProblem& p, const PackedPanels<T>& packed, const LoopSplit& split, const T* h0,
-                          T* h_T, Update update, Prefetch prefetch_next) {
-  const int64_t B = p.B, H = p.H, ldh = padded<T>(H);
+void forward_through_time(const RnnProblem& p, const PackedPanels<T>& packed, const LoopSplit& split, const T* x_fused,
+                          const T* h0, T* h_T, Update update, Prefetch prefetch_next) {
+  const int64_t B = p.B, H = p.H, D = x_fused ? p.D : 0, ldh = padded<T>(D + H);
   constexpr int W = NV * lanes<T>();
-  std::vector<T> states(2 * B * ldh);  // h_{t-1} and h_t, swapped every step
-  for (int64_t b = 0; b < B; ++b) std::copy(h0 + b * H, h0 + (b + 1) * H, states.data() + b * ldh);
+  std::vector<T> states(2 * B * ldh);  // rows [x_t | h_{t-1}] and [x_{t+1} | h_t], swapped every step
+  for (int64_t b = 0; b < B; ++b) std::copy(h0 + b * H, h0 + (b + 1) * H, states.data() + b * ldh + D);
+  auto load_inputs = [&](int64_t s, T* rows, int64_t b0, int64_t b1) {  // x at step s, rows [b0, b1)
+    for (int64_t b = b0; b < b1 && D > 0; ++b) {
+      const int64_t pos = p.position(s, b);
+      if (pos >= 0) std::copy(x_fused + p.row(pos, b) * D, x_fused + p.row(pos, b) * D + D, rows + b * ldh);
+    }
+  };
+  load_inputs(0, states.data(), 0, B);
   Barrier barrier(split.threads);
   SoloSwitch solo;
-  auto loop = [&](int t, int) {
+  auto loop = [&](int t, int n) {
     const int64_t r0 = split.rows_begin(t, B), r1 = split.rows_end(t, B);
     int64_t q0 = split.panels_begin(t, packed.panels), q1 = split.panels_end(t, packed.panels);
     std::vector<T> tile((r1 - r0) * W);  // the panel's product for this thread's rows
@@ -153,23 +182,29 @@ void forward_through_time(const RnnProblem& p, const PackedPanels<T>& packed, co
           const int64_t pos = p.position(s_ahead, b);
           if (pos >= 0) prefetch_next(p.row(pos, b), q_ahead);
         }
-        panel_product<T, NV>(r1 - r0, h_prev + r0 * ldh, ldh, H, packed.panel(q), z, packed.panel(q_ahead));
-        for (int64_t b = r0; b < r1; ++b) update(s, b, q, z + (b - r0) * W, h_prev + b * ldh, h_next + b * ldh);
+        panel_product<T, NV>(r1 - r0, h_prev + r0 * ldh, ldh, D + H, packed.panel(q), z, packed.panel(q_ahead));
+        for (int64_t b = r0; b < r1; ++b)
+          update(s, b, q, z + (b - r0) * W, h_prev + b * ldh + D, h_next + b * ldh + D);
       }
+      // the next step's x, a share of the rows per thread (before the barrier: all threads read all rows)
+      if (s + 1 < p.T) load_inputs(s + 1, h_next, alone ? 0 : B * t / n, alone ? B : B * (t + 1) / n);
       if (split.by_units && !alone && barrier.wait() && s > 0) solo.request(s + 2);  // h_t complete first
     }
   };
   parallel_for_threads(split.threads, loop);
-  const T* h_last = states.data() + (p.T % 2) * B * ldh;
+  const T* h_last = states.data() + (p.T % 2) * B * ldh + D;
   for (int64_t b = 0; b < B; ++b) std::copy(h_last + b * ldh, h_last + b * ldh + H, h_T + b * H);
 }
 
-// The backward time loop shared by the cells, steps last to first. packed holds recurrent_kernel^T
-// (G*H, H) in panels of NV vectors of units (pack_units). dh (B, H) is the running carry: d_h at
-// the start, then the gradient flowing into h_{t-1}. At step s, for each row b and the thread's
-// units [u0, u1), prefetch_next(row, u0, u1) first asks for what the cell reads a few rows
-// later (at the next step's first rows near the end), then cell(s, b, u0, u1, d) turns the carry into row b of the step's dz (d, G*H
-// wide), keeping what else it needs; then dh = dz_t @ recurrent_kernel^T for the running rows.
+// The backward time loop shared by the cells, steps last to first. packed holds
+// recurrent_kernel^T (G*H, H) in panels of NV vectors of units (pack_units). dh (B, H) is the
+// running carry: d_h at the start, then the gradient flowing into h_{t-1}. At step s, for each
+// row b and the thread's units [u0, u1), prefetch_next(row, u0, u1) first asks for what the cell
+// reads a few rows later (at the next step's first rows near the end), then cell(s, b, u0, u1,
+// d) turns the carry into row b of the step's dz (d, G*H wide), keeping what else it needs;
+// then dh = dz_t @ recurrent_kernel^T for the running rows. (The input gradient stays one big
+// product after the loop: fused into the step like forward's input product, its few columns
+// cost a whole extra panel per step and measured slower.)
 template <typename T, int NV, typename Cell, typename Prefetch>
 void backward_through_time(const RnnProblem& p, int G, const PackedPanels<T>& packed, const LoopSplit& split, T* dh,
                            Cell cell, Prefetch prefetch_next) {

@@ -18,18 +18,20 @@ void simple_rnn_forward(const RnnProblem& p, const SimpleRnnForward<T>& a) {
   const int64_t B = p.B, H = p.H;
   std::copy(a.h0, a.h0 + B * H, a.h_T);
   if (p.T == 0 || B == 0 || H == 0) return;
-  Scratch workspace(p.T * B * H * sizeof(T));
-  T* projection = workspace.as<T>();  // x @ kernel for all steps
-  input_projection(p, 1, a.x, a.kernel, projection);
+  const bool fused = fused_input(p);  // else x @ kernel for all steps first
+  Scratch workspace(fused ? 0 : p.T * B * H * sizeof(T));
+  T* projection = fused ? nullptr : workspace.as<T>();
+  if (!fused) input_projection(p, 1, a.x, a.kernel, projection);
   PackedPanels<T> packed;
-  const LoopSplit split = pack_units(p, H, a.recurrent_kernel, H, false, packed);
+  const StackedWeights<T> weights{a.kernel, a.recurrent_kernel, fused ? p.D : 0, H};
+  const LoopSplit split = pack_units(p, weights.D + H, H, weights, packed);
   const int64_t U = packed.width;
   auto prefetch_next = [&](int64_t row, int64_t q) {
     const int64_t u0 = q * U, w = std::min<int64_t>(U, H - u0);
-    prefetch<2>(projection + row * H + u0, w);
+    if (projection) prefetch<2>(projection + row * H + u0, w);
     prefetch<2>(a.outputs + row * H + u0, w, true);
   };
-  // h_t = act(x_t @ kernel + z + bias) for row b and panel q's units
+  // h_t = act(z (+ x_t @ kernel unless the step made it) + bias) for row b and panel q's units
   auto update = [&](int64_t s, int64_t b, int64_t q, T* z, const T* h_prev, T* h_next) {
     const int64_t u0 = q * U, w = std::min<int64_t>(U, H - u0);
     const int64_t pos = p.position(s, b);
@@ -38,14 +40,18 @@ void simple_rnn_forward(const RnnProblem& p, const SimpleRnnForward<T>& a) {
       std::fill_n(a.outputs + p.row(s, b) * H + u0, w, T(0));
       return;
     }
-    const T* xw = projection + p.row(pos, b) * H + u0;
-    for (int64_t j = 0; j < w; ++j) z[j] += xw[j] + a.bias[u0 + j];
+    if (projection) {
+      const T* xw = projection + p.row(pos, b) * H + u0;
+      for (int64_t j = 0; j < w; ++j) z[j] += xw[j];
+    }
+    for (int64_t j = 0; j < w; ++j) z[j] += a.bias[u0 + j];
     activate(z, U, p.activation);
     std::copy(z, z + w, h_next + u0);
     std::copy(z, z + w, a.outputs + p.row(pos, b) * H + u0);
   };
   with_vectors(packed.vectors, [&](auto NV) {
-    forward_through_time<T, decltype(NV)::value>(p, packed, split, a.h0, a.h_T, update, prefetch_next);
+    forward_through_time<T, decltype(NV)::value>(p, packed, split, fused ? a.x : nullptr, a.h0, a.h_T, update,
+                                                 prefetch_next);
   });
 }
 
@@ -58,7 +64,8 @@ void simple_rnn_backward(const RnnProblem& p, const SimpleRnnBackward<T>& a) {
   BackwardScratch<T> scratch(p, 1);
   if (p.T > 0 && B > 0 && H > 0) {
     PackedPanels<T> packed;
-    const LoopSplit split = pack_units(p, H, a.recurrent_kernel, H, true, packed);
+    const LoopSplit split =
+        pack_units(p, H, H, [&](int64_t k, int64_t u) { return a.recurrent_kernel[u * H + k]; }, packed);
     auto prefetch_next = [&](int64_t row, int64_t u0, int64_t u1) {
       prefetch<3>(a.outputs + row * H + u0, u1 - u0);
       prefetch<3>(scratch.dz + row * H + u0, u1 - u0, true);

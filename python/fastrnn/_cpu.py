@@ -22,11 +22,12 @@ def simple_rnn_forward(x, kernel, recurrent_kernel, bias, h0=None, *, activation
                        reverse=False, time_major=False, training=True):
     call = prepare_forward("simple_rnn", x, kernel, recurrent_kernel, bias, h0, None, activation=activation,
                            recurrent_activation="sigmoid", lengths=lengths, reverse=reverse, time_major=time_major)
-    outputs, h = _core.simple_rnn_forward(call.x, call.kernel, call.recurrent_kernel, call.bias, call.h0,
-                                          call.lengths, _code(call.activation), call.reverse, call.time_major)
+    outputs, h, saved = _core.simple_rnn_forward(call.x, call.kernel, call.recurrent_kernel, call.bias, call.h0,
+                                                 call.lengths, _code(call.activation), call.reverse, call.time_major,
+                                                 training)
     if not training:
         return outputs, h, None
-    call.backend, call.outputs = "cpu", outputs.copy()
+    call.backend, call.outputs = "cpu", saved  # a copy: the caller may modify outputs
     return outputs, h, call
 
 
@@ -43,12 +44,12 @@ def lstm_forward(x, kernel, recurrent_kernel, bias, h0=None, c0=None, *, activat
     call = prepare_forward("lstm", x, kernel, recurrent_kernel, bias, h0, c0, activation=activation,
                            recurrent_activation=recurrent_activation, lengths=lengths, reverse=reverse,
                            time_major=time_major)
-    outputs, h, c, gates, cells = _core.lstm_forward(
+    outputs, h, c, gates, cells, saved = _core.lstm_forward(
         call.x, call.kernel, call.recurrent_kernel, call.bias, call.h0, call.c0, call.lengths,
         _code(call.activation), _code(call.recurrent_activation), call.reverse, call.time_major, training)
     if not training:
         return outputs, (h, c), None
-    call.backend, call.outputs, call.gates, call.cells = "cpu", outputs.copy(), gates, cells
+    call.backend, call.outputs, call.gates, call.cells = "cpu", saved, gates, cells  # saved: a copy of outputs
     return outputs, (h, c), call
 
 
