@@ -1,6 +1,7 @@
 """Every path the CPU kernels' dispatch can take, against the NumPy reference: each SIMD level
 this CPU has, both ways of splitting the time loop between threads (by batch rows, by units;
-FASTRNN_SPLIT forces one), 1-3 threads, batch sizes around the register tile (6 rows on
+FASTRNN_SPLIT forces one), the input product before forward's loop or fused into its step
+(FASTRNN_FUSE_INPUT forces one), 1-3 threads, batch sizes around the register tile (6 rows on
 AVX-512, 3 otherwise) and unit counts around every vector width (2-16 lanes) and panel width."""
 import os
 import subprocess
@@ -53,11 +54,13 @@ def case(rng, cell, B, H, dtype, T=6, D=5):
 
 @pytest.mark.parametrize("level", AVAILABLE)
 @pytest.mark.parametrize("split", ["rows", "units"])
+@pytest.mark.parametrize("fuse_input", ["0", "1"])
 @pytest.mark.parametrize("cell", ["simple_rnn", "lstm"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_every_path_matches_reference(rng, monkeypatch, simd_level, threads, level, split, cell, dtype):
+def test_every_path_matches_reference(rng, monkeypatch, simd_level, threads, level, split, fuse_input, cell, dtype):
     simd_level(level)
     monkeypatch.setenv("FASTRNN_SPLIT", split)
+    monkeypatch.setenv("FASTRNN_FUSE_INPUT", fuse_input)
     # float64 runs the reference's math; float32 also has fast exp/tanh and its own rounding
     tol = dict(rtol=1e-10, atol=1e-12) if dtype == np.float64 else dict(rtol=1e-4, atol=2e-5)
     for i, (B, H) in enumerate(SHAPES):
@@ -72,10 +75,12 @@ def test_every_path_matches_reference(rng, monkeypatch, simd_level, threads, lev
             np.testing.assert_allclose(g, w, err_msg=f"B={B} H={H} threads={1 + i % 3}", **tol)
 
 
+@pytest.mark.parametrize("fuse_input", ["0", "1"])
 @pytest.mark.parametrize("cell", ["simple_rnn", "lstm"])
-def test_splits_give_the_same_bits(rng, monkeypatch, threads, cell):
+def test_splits_give_the_same_bits(rng, monkeypatch, threads, fuse_input, cell):
     # Each recurrent product is one multiply-add chain per element, whoever computes it.
     threads(2)
+    monkeypatch.setenv("FASTRNN_FUSE_INPUT", fuse_input)
     x, weights, states, lengths = case(rng, cell, 13, 40, np.float32)
     results = {}
     for split in ("rows", "units"):
@@ -134,3 +139,23 @@ def test_units_split_when_threads_sleep_at_the_barrier():
     run = subprocess.run([sys.executable, "-c", SLEEPY_CHECK.format(tests=tests)], env=env,
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
+
+
+def test_large_results_are_recycled_without_sharing_or_stale_values(rng):
+    # Arrays of 1 MB and up come from the array pool: two live results never share memory, a
+    # freed one is reused by the next call of that size, and reuse leaves no old values behind.
+    fastrnn.release_memory()
+    x, weights, states, lengths = case(rng, "lstm", 64, 128, np.float32, T=40)
+    first, _, cache = forward("lstm", x, weights, states, lengths=lengths)
+    second, _, _ = forward("lstm", x * 2, weights, states, lengths=lengths)
+    assert first.nbytes >= 1 << 20 and not np.shares_memory(first, second)
+    assert not any(np.shares_memory(first, a) for a in (cache.outputs, cache.gates, cache.cells))
+    address = second.ctypes.data
+    del second
+    assert core.pooled_bytes() >= first.nbytes
+    third, _, _ = forward("lstm", x[::-1].copy(), weights, states, lengths=lengths)
+    assert third.ctypes.data == address
+    want, _, _ = forward("lstm", x[::-1].copy(), weights, states, lengths=lengths, backend="numpy")
+    np.testing.assert_allclose(third, want, rtol=1e-4, atol=2e-5)
+    del third
+    assert fastrnn.release_memory() > 0 and core.pooled_bytes() == 0

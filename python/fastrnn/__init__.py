@@ -23,7 +23,7 @@ try:
 except PackageNotFoundError:  # running from a source tree
     __version__ = "0.0.0+source"
 __all__ = ["ops", "reference", "set_backend", "get_backend", "set_num_threads", "get_num_threads",
-           "show_config", "__version__"]
+           "show_config", "release_memory", "__version__"]
 
 
 def set_num_threads(n: int) -> None:
@@ -36,6 +36,18 @@ def set_num_threads(n: int) -> None:
 def get_num_threads() -> int:
     """Threads the C++ kernels use: set_num_threads, else OMP_NUM_THREADS, else the core count."""
     return _require_core().get_num_threads()
+
+
+def release_memory() -> int:
+    """Free the result arrays the C++ core keeps for reuse and return how many bytes that was.
+
+    Large results (outputs, training caches, input gradients; 1 MB and up) come from a pool: when
+    NumPy frees one, up to 512 MB of the most recent stay mapped for the next call of that size,
+    which spares the page faults of fresh memory (a sixth of a big training forward)."""
+    core = _require_core()
+    held = core.pooled_bytes()
+    core.release_pooled()
+    return held
 
 
 def _require_core():
@@ -59,6 +71,7 @@ def show_config(file=None) -> dict:
         info["core"] = f"not available ({_core_error})"
     else:
         info.update(_core.config())
+        info["pooled_bytes"] = _core.pooled_bytes()
     try:
         from . import _cuda_backend
         info.update(_cuda_backend.config())
