@@ -100,10 +100,16 @@ template <typename T>
 py::tuple simple_rnn_backward_t(const py::array& x, const py::object& kernel, const py::object& recurrent_kernel,
                                 const py::object& h0, const py::object& outputs, const py::object& lengths,
                                 int activation, bool reverse, bool time_major, const py::object& d_outputs,
-                                const py::object& d_h) {
+                                const py::object& d_h, bool input_gradient) {
   const int64_t H = py::cast<py::array>(h0).shape(1);
   const RnnProblem p = problem(x, H, lengths, activation, 0, reverse, time_major);
-  auto dx = empty<T>(sequence_shape(p, p.D));
+  py::object dx = py::none();  // skipped unless asked for
+  T* dx_ptr = nullptr;
+  if (input_gradient) {
+    auto a = empty<T>(sequence_shape(p, p.D));
+    dx_ptr = a.mutable_data();
+    dx = a;
+  }
   auto dh0 = empty<T>({p.B, H});
   auto dkernel = empty<T>({p.D, H});
   auto drecurrent = empty<T>({H, H});
@@ -112,7 +118,7 @@ py::tuple simple_rnn_backward_t(const py::array& x, const py::object& kernel, co
   SimpleRnnBackward<T> a{input<T>(x, p.T * p.B * p.D, "x"), input<T>(kernel, p.D * H, "kernel"),
                          input<T>(recurrent_kernel, H * H, "recurrent_kernel"), input<T>(h0, p.B * H, "h0"),
                          input<T>(outputs, seq, "outputs"), input<T>(d_outputs, seq, "d_outputs"),
-                         input<T>(d_h, p.B * H, "d_h"), dx.mutable_data(), dh0.mutable_data(),
+                         input<T>(d_h, p.B * H, "d_h"), dx_ptr, dh0.mutable_data(),
                          dkernel.mutable_data(), drecurrent.mutable_data(), dbias.mutable_data()};
   {
     py::gil_scoped_release release;
@@ -158,10 +164,17 @@ py::tuple lstm_backward_t(const py::array& x, const py::object& kernel, const py
                           const py::object& h0, const py::object& c0, const py::object& outputs,
                           const py::object& gates, const py::object& cells, const py::object& lengths,
                           int activation, int recurrent_activation, bool reverse, bool time_major,
-                          const py::object& d_outputs, const py::object& d_h, const py::object& d_c) {
+                          const py::object& d_outputs, const py::object& d_h, const py::object& d_c,
+                          bool input_gradient) {
   const int64_t H = py::cast<py::array>(h0).shape(1);
   const RnnProblem p = problem(x, H, lengths, activation, recurrent_activation, reverse, time_major);
-  auto dx = empty<T>(sequence_shape(p, p.D));
+  py::object dx = py::none();  // skipped unless asked for
+  T* dx_ptr = nullptr;
+  if (input_gradient) {
+    auto a = empty<T>(sequence_shape(p, p.D));
+    dx_ptr = a.mutable_data();
+    dx = a;
+  }
   auto dh0 = empty<T>({p.B, H});
   auto dc0 = empty<T>({p.B, H});
   auto dkernel = empty<T>({p.D, 4 * H});
@@ -173,7 +186,7 @@ py::tuple lstm_backward_t(const py::array& x, const py::object& kernel, const py
                     input<T>(c0, p.B * H, "c0"), input<T>(outputs, seq, "outputs"),
                     input<T>(gates, 4 * seq, "gates"), input<T>(cells, seq, "cells"),
                     input<T>(d_outputs, seq, "d_outputs"), input<T>(d_h, p.B * H, "d_h"),
-                    input<T>(d_c, p.B * H, "d_c"), dx.mutable_data(), dh0.mutable_data(), dc0.mutable_data(),
+                    input<T>(d_c, p.B * H, "d_c"), dx_ptr, dh0.mutable_data(), dc0.mutable_data(),
                     dkernel.mutable_data(), drecurrent.mutable_data(), dbias.mutable_data()};
   if (!a.gates || !a.cells) throw std::invalid_argument("_core: lstm_backward needs the training cache");
   {
@@ -208,10 +221,10 @@ PYBIND11_MODULE(_core, m) {
   });
   m.def("simple_rnn_backward", [](const py::array& x, py::object k, py::object rk, py::object h0, py::object out,
                                   py::object lengths, int act, bool reverse, bool time_major, py::object dout,
-                                  py::object dh) {
+                                  py::object dh, bool dx) {
     return is_float32(x)
-               ? simple_rnn_backward_t<float>(x, k, rk, h0, out, lengths, act, reverse, time_major, dout, dh)
-               : simple_rnn_backward_t<double>(x, k, rk, h0, out, lengths, act, reverse, time_major, dout, dh);
+               ? simple_rnn_backward_t<float>(x, k, rk, h0, out, lengths, act, reverse, time_major, dout, dh, dx)
+               : simple_rnn_backward_t<double>(x, k, rk, h0, out, lengths, act, reverse, time_major, dout, dh, dx);
   });
   m.def("lstm_forward", [](const py::array& x, py::object k, py::object rk, py::object b, py::object h0,
                            py::object c0, py::object lengths, int act, int ract, bool reverse, bool time_major,
@@ -223,11 +236,11 @@ PYBIND11_MODULE(_core, m) {
   m.def("lstm_backward", [](const py::array& x, py::object k, py::object rk, py::object h0, py::object c0,
                             py::object out, py::object gates, py::object cells, py::object lengths, int act,
                             int ract, bool reverse, bool time_major, py::object dout, py::object dh,
-                            py::object dc) {
+                            py::object dc, bool dx) {
     return is_float32(x) ? lstm_backward_t<float>(x, k, rk, h0, c0, out, gates, cells, lengths, act, ract, reverse,
-                                                  time_major, dout, dh, dc)
+                                                  time_major, dout, dh, dc, dx)
                          : lstm_backward_t<double>(x, k, rk, h0, c0, out, gates, cells, lengths, act, ract,
-                                                   reverse, time_major, dout, dh, dc);
+                                                   reverse, time_major, dout, dh, dc, dx);
   });
   m.def("pooled_bytes", &pool_cached_bytes, "Bytes of freed result arrays kept for reuse.");
   m.def("release_pooled", &pool_clear, "Frees the result arrays kept for reuse.");

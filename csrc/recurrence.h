@@ -293,12 +293,13 @@ inline void gather_gradient_inputs(const RnnProblem& p, const T* x, const T* sta
 }
 
 // The products after the backward time loop, over all steps at once, with dz (T*B, G*H):
-//   dx = dz @ kernel^T;  [dkernel; drecurrent_kernel; dbias] = inputs^T @ dz.
+//   dx = dz @ kernel^T (unless dx is null: not asked for);
+//   [dkernel; drecurrent_kernel; dbias] = inputs^T @ dz.
 template <typename T>
 inline void weight_gradients(const RnnProblem& p, int G, const T* kernel, const BackwardScratch<T>& scratch, T* dx,
                              T* dkernel, T* drecurrent_kernel, T* dbias) {
   const int64_t rows = p.T * p.B, N = G * p.H, K = p.D + p.H + 1;
-  parallel_gemm<T>(false, true, rows, p.D, N, T(1), scratch.dz, N, kernel, N, T(0), dx, p.D);
+  if (dx) parallel_gemm<T>(false, true, rows, p.D, N, T(1), scratch.dz, N, kernel, N, T(0), dx, p.D);
   parallel_gemm<T>(true, false, K, N, rows, T(1), scratch.inputs, K, scratch.dz, N, T(0), scratch.dw, N);
   std::copy(scratch.dw, scratch.dw + p.D * N, dkernel);
   std::copy(scratch.dw + p.D * N, scratch.dw + (p.D + p.H) * N, drecurrent_kernel);

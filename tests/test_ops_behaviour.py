@@ -240,3 +240,18 @@ def test_backward_checks_its_inputs(rng):
     assert none is None
     with pytest.raises(TypeError, match="'cache'"):
         ops.lstm_backward(none, out)
+    with pytest.raises(TypeError, match="'input_gradient' must be True or False"):
+        ops.lstm_backward(cache, out, input_gradient="no")
+
+
+@pytest.mark.parametrize("backend", ["cpu", "numpy"])
+@pytest.mark.parametrize("cell", ["simple_rnn", "lstm"])
+def test_input_gradient_false_skips_only_dx(rng, backend, cell):
+    x, w, s = make_problem(rng, cell, 3, 4, 5, 6)
+    out, finals, cache = forward(cell, x, w, s, backend=backend)
+    d_out = rng.standard_normal(out.shape)
+    full = backward(cell, cache, d_out, tuple(np.ones_like(f) for f in finals))
+    part = backward(cell, cache, d_out, tuple(np.ones_like(f) for f in finals), input_gradient=False)
+    assert full.x is not None and part.x is None
+    for name in full._fields[1:]:
+        np.testing.assert_array_equal(getattr(part, name), getattr(full, name))

@@ -31,11 +31,12 @@ def simple_rnn_forward(x, kernel, recurrent_kernel, bias, h0=None, *, activation
     return outputs, h, call
 
 
-def simple_rnn_backward(cache, d_outputs=None, d_h=None) -> SimpleRNNGrads:
+def simple_rnn_backward(cache, d_outputs=None, d_h=None, *, input_gradient=True) -> SimpleRNNGrads:
     d_outputs, states = prepare_backward(cache, d_outputs, {"d_h": d_h})
     c = cache
     grads = _core.simple_rnn_backward(c.x, c.kernel, c.recurrent_kernel, c.h0, c.outputs, c.lengths,
-                                      _code(c.activation), c.reverse, c.time_major, d_outputs, states["d_h"])
+                                      _code(c.activation), c.reverse, c.time_major, d_outputs, states["d_h"],
+                                      input_gradient)
     return SimpleRNNGrads(*grads)
 
 
@@ -53,10 +54,10 @@ def lstm_forward(x, kernel, recurrent_kernel, bias, h0=None, c0=None, *, activat
     return outputs, (h, c), call
 
 
-def lstm_backward(cache, d_outputs=None, d_h=None, d_c=None) -> LSTMGrads:
+def lstm_backward(cache, d_outputs=None, d_h=None, d_c=None, *, input_gradient=True) -> LSTMGrads:
     d_outputs, states = prepare_backward(cache, d_outputs, {"d_h": d_h, "d_c": d_c})
     c = cache
     grads = _core.lstm_backward(c.x, c.kernel, c.recurrent_kernel, c.h0, c.c0, c.outputs, c.gates, c.cells,
                                 c.lengths, _code(c.activation), _code(c.recurrent_activation), c.reverse,
-                                c.time_major, d_outputs, states["d_h"], states["d_c"])
+                                c.time_major, d_outputs, states["d_h"], states["d_c"], input_gradient)
     return LSTMGrads(*grads)

@@ -362,8 +362,9 @@ def simple_rnn_forward(x, kernel, recurrent_kernel, bias, h0=None, *, activation
     return result["outputs"], result["h_T"], call
 
 
-def simple_rnn_backward(cache, d_outputs=None, d_h=None) -> SimpleRNNGrads:
-    return SimpleRNNGrads(*_run_backward("simple_rnn", cache, d_outputs, {"d_h": d_h}))
+def simple_rnn_backward(cache, d_outputs=None, d_h=None, *, input_gradient=True) -> SimpleRNNGrads:
+    grads = SimpleRNNGrads(*_run_backward("simple_rnn", cache, d_outputs, {"d_h": d_h}))
+    return grads if input_gradient else grads._replace(x=None)
 
 
 def lstm_forward(x, kernel, recurrent_kernel, bias, h0=None, c0=None, *, activation="tanh",
@@ -374,5 +375,6 @@ def lstm_forward(x, kernel, recurrent_kernel, bias, h0=None, c0=None, *, activat
     return result["outputs"], (result["h_T"], result["c_T"]), call
 
 
-def lstm_backward(cache, d_outputs=None, d_h=None, d_c=None) -> LSTMGrads:
-    return LSTMGrads(*_run_backward("lstm", cache, d_outputs, {"d_h": d_h, "d_c": d_c}))
+def lstm_backward(cache, d_outputs=None, d_h=None, d_c=None, *, input_gradient=True) -> LSTMGrads:
+    grads = LSTMGrads(*_run_backward("lstm", cache, d_outputs, {"d_h": d_h, "d_c": d_c}))
+    return grads if input_gradient else grads._replace(x=None)

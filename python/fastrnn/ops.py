@@ -11,11 +11,18 @@ float16 is upcast to float32. Results have that dtype.
 """
 from __future__ import annotations
 
+import numpy as np
+
 from .backend import implementation
 from .validation import ACTIVATIONS, LSTMGrads, RNNCall, SimpleRNNGrads
 
 __all__ = ["simple_rnn_forward", "simple_rnn_backward", "lstm_forward", "lstm_backward", "ACTIVATIONS",
            "SimpleRNNGrads", "LSTMGrads", "RNNCall"]
+
+
+def _check_flag(name, value):
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"argument {name!r} must be True or False, got {value!r}")
 
 
 def _backend_of(cache, backend):
@@ -53,18 +60,22 @@ def simple_rnn_forward(x, kernel, recurrent_kernel, bias, h0=None, *, activation
         time_major=time_major, training=training)
 
 
-def simple_rnn_backward(cache, d_outputs=None, d_h=None, *, backend=None) -> SimpleRNNGrads:
+def simple_rnn_backward(cache, d_outputs=None, d_h=None, *, input_gradient=True, backend=None) -> SimpleRNNGrads:
     """Backpropagate through a SimpleRNN call.
 
     Args:
         cache: the third result of simple_rnn_forward(training=True).
         d_outputs: gradient on outputs (same shape), or None. d_h: gradient on h_T (B, H), or None.
+        input_gradient: False skips the gradient on x (grads.x is None), as for a first layer
+            fed with data; the cpu backend then saves one product.
 
     Returns:
         SimpleRNNGrads with fields x, h0, kernel, recurrent_kernel, bias (h0's gradient is returned
         even when h0 was None).
     """
-    return implementation(_backend_of(cache, backend)).simple_rnn_backward(cache, d_outputs, d_h)
+    _check_flag("input_gradient", input_gradient)
+    return implementation(_backend_of(cache, backend)).simple_rnn_backward(cache, d_outputs, d_h,
+                                                                           input_gradient=input_gradient)
 
 
 def lstm_forward(x, kernel, recurrent_kernel, bias, h0=None, c0=None, *, activation="tanh",
@@ -96,14 +107,17 @@ def lstm_forward(x, kernel, recurrent_kernel, bias, h0=None, c0=None, *, activat
         training=training)
 
 
-def lstm_backward(cache, d_outputs=None, d_h=None, d_c=None, *, backend=None) -> LSTMGrads:
+def lstm_backward(cache, d_outputs=None, d_h=None, d_c=None, *, input_gradient=True, backend=None) -> LSTMGrads:
     """Backpropagate through an LSTM call.
 
     Args:
         cache: the third result of lstm_forward(training=True).
         d_outputs: gradient on outputs, or None. d_h, d_c: gradients on h_T and c_T (B, H), or None.
+        input_gradient: as in simple_rnn_backward.
 
     Returns:
         LSTMGrads with fields x, h0, c0, kernel, recurrent_kernel, bias.
     """
-    return implementation(_backend_of(cache, backend)).lstm_backward(cache, d_outputs, d_h, d_c)
+    _check_flag("input_gradient", input_gradient)
+    return implementation(_backend_of(cache, backend)).lstm_backward(cache, d_outputs, d_h, d_c,
+                                                                     input_gradient=input_gradient)

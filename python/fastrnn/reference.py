@@ -179,11 +179,11 @@ def simple_rnn_forward(x, kernel, recurrent_kernel, bias, h0=None, *, activation
     return outputs, h, call if training else None
 
 
-def simple_rnn_backward(cache, d_outputs=None, d_h=None) -> SimpleRNNGrads:
+def simple_rnn_backward(cache, d_outputs=None, d_h=None, *, input_gradient=True) -> SimpleRNNGrads:
     """Gradients of a SimpleRNN call (NumPy twin of fastrnn.ops.simple_rnn_backward)."""
     d_outputs, states = prepare_backward(cache, d_outputs, {"d_h": d_h})
     dx, dh0, _, dkernel, drecurrent, dbias = _backward(cache, d_outputs, states["d_h"], None)
-    return SimpleRNNGrads(dx, dh0, dkernel, drecurrent, dbias)
+    return SimpleRNNGrads(dx if input_gradient else None, dh0, dkernel, drecurrent, dbias)
 
 
 def lstm_forward(x, kernel, recurrent_kernel, bias, h0=None, c0=None, *, activation="tanh",
@@ -196,8 +196,8 @@ def lstm_forward(x, kernel, recurrent_kernel, bias, h0=None, c0=None, *, activat
     return outputs, (h, c), call if training else None
 
 
-def lstm_backward(cache, d_outputs=None, d_h=None, d_c=None) -> LSTMGrads:
+def lstm_backward(cache, d_outputs=None, d_h=None, d_c=None, *, input_gradient=True) -> LSTMGrads:
     """Gradients of an LSTM call (NumPy twin of fastrnn.ops.lstm_backward)."""
     d_outputs, states = prepare_backward(cache, d_outputs, {"d_h": d_h, "d_c": d_c})
     dx, dh0, dc0, dkernel, drecurrent, dbias = _backward(cache, d_outputs, states["d_h"], states["d_c"])
-    return LSTMGrads(dx, dh0, dc0, dkernel, drecurrent, dbias)
+    return LSTMGrads(dx if input_gradient else None, dh0, dc0, dkernel, drecurrent, dbias)

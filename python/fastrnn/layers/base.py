@@ -130,8 +130,11 @@ class Layer:
     def forward(self, x, training=False, mask=None):
         raise NotImplementedError
 
-    def backward(self, dy):
-        """Gradient of the last forward(training=True) call: returns dx and sets self.grads."""
+    def backward(self, dy, input_gradient=True):
+        """Gradient of the last forward(training=True) call: returns dx and sets self.grads.
+
+        input_gradient=False: the caller drops dx (the model's first trained layer, fed with
+        data), so a layer may skip computing it and return None."""
         raise NotImplementedError
 
     def compute_output_shape(self, input_shape):

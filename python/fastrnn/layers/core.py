@@ -24,7 +24,7 @@ class Flatten(Layer):
         self._shape = x.shape
         return x.reshape(x.shape[0], -1)
 
-    def backward(self, dy):
+    def backward(self, dy, input_gradient=True):
         self.grads = {}
         return dy.reshape(self._shape)
 
@@ -63,7 +63,7 @@ class Dropout(Layer):
         self._keep = (utils.rng().random(shape) >= self.rate).astype(x.dtype) / (1 - self.rate)
         return x * self._keep
 
-    def backward(self, dy):
+    def backward(self, dy, input_gradient=True):
         self.grads = {}
         return dy if self._keep is None else dy * self._keep
 
@@ -91,7 +91,7 @@ class Masking(Layer):
         self._mask = self.compute_mask(x, mask)
         return x * self._mask[..., None].astype(x.dtype)
 
-    def backward(self, dy):
+    def backward(self, dy, input_gradient=True):
         self.grads = {}
         return dy * self._mask[..., None]
 

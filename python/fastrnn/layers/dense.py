@@ -59,11 +59,11 @@ class Dense(Layer):
         self.logits = z  # the last call's pre-activation, for losses fused with the activation
         return y
 
-    def backward(self, dy):
+    def backward(self, dy, input_gradient=True):
         y = self._cache[1]
-        return self.backward_logits(activations.backward(dy, y, self.activation))
+        return self.backward_logits(activations.backward(dy, y, self.activation), input_gradient)
 
-    def backward_logits(self, dz):
+    def backward_logits(self, dz, input_gradient=True):
         """Backward from the gradient on the pre-activation z = x @ kernel + bias."""
         x = self._cache[0]
         x2, dz2 = x.reshape(-1, x.shape[-1]), dz.reshape(-1, self.units)
@@ -71,7 +71,7 @@ class Dense(Layer):
             self.grads = {"kernel": x2.T @ dz2}
             if self.use_bias:
                 self.grads["bias"] = dz2.sum(axis=0)
-        return dz @ self._params["kernel"].T
+        return dz @ self._params["kernel"].T if input_gradient else None
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.units,)

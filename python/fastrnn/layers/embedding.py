@@ -60,7 +60,7 @@ class Embedding(Layer):
         self._ids = ids if training else None
         return self._params["embeddings"][ids]
 
-    def backward(self, dy):
+    def backward(self, dy, input_gradient=True):
         self.grads = {}
         if self.trainable:
             rows, where = np.unique(self._ids.ravel(), return_inverse=True)

@@ -197,7 +197,7 @@ class _Recurrent(Layer):
                                  "call reset_states() to change it)")
         return states
 
-    def backward(self, dy):
+    def backward(self, dy, input_gradient=True):
         cache, keep, starts, lengths, shifted = self._cache
         dy = list(dy) if self.return_state else [dy]
         d_out, d_states = dy[0], [None if d is None else np.asarray(d, self.dtype) for d in dy[1:]]
@@ -214,14 +214,18 @@ class _Recurrent(Layer):
                 d_seq = _gather_runs(d_seq, starts, lengths)
         elif d_out is not None:
             d_states[0] = d_out if d_states[0] is None else d_states[0] + d_out
-        run_backward = self._backward_steps if isinstance(cache, _Steps) else self._run_backward
-        grads = run_backward(cache, d_seq, d_states)
+        if isinstance(cache, _Steps):
+            grads = self._backward_steps(cache, d_seq, d_states)
+        else:
+            grads = self._run_backward(cache, d_seq, d_states, input_gradient)
         self.grads = {}
         if self.trainable:
             self.grads = {"kernel": grads.kernel, "recurrent_kernel": grads.recurrent_kernel}
             if self.use_bias:
                 self.grads["bias"] = grads.bias
         dx = grads.x
+        if not input_gradient:
+            return None
         if keep is not None:
             dx = dx * keep
         if shifted:
@@ -279,8 +283,8 @@ class SimpleRNN(_Recurrent):
                                                lengths=lengths, training=training)
         return out, [h], cache
 
-    def _run_backward(self, cache, d_seq, d_states):
-        return ops.simple_rnn_backward(cache, d_outputs=d_seq, d_h=d_states[0])
+    def _run_backward(self, cache, d_seq, d_states, input_gradient=True):
+        return ops.simple_rnn_backward(cache, d_outputs=d_seq, d_h=d_states[0], input_gradient=input_gradient)
 
 
 class LSTM(_Recurrent):
@@ -324,8 +328,9 @@ class LSTM(_Recurrent):
                                               lengths=lengths, training=training)
         return out, [h, c], cache
 
-    def _run_backward(self, cache, d_seq, d_states):
-        return ops.lstm_backward(cache, d_outputs=d_seq, d_h=d_states[0], d_c=d_states[1])
+    def _run_backward(self, cache, d_seq, d_states, input_gradient=True):
+        return ops.lstm_backward(cache, d_outputs=d_seq, d_h=d_states[0], d_c=d_states[1],
+                                 input_gradient=input_gradient)
 
     def get_config(self):
         return {**super().get_config(), "recurrent_activation": self.recurrent_activation,

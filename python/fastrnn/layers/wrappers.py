@@ -69,7 +69,7 @@ class Bidirectional(Layer):
             return fwd * bwd
         return (fwd + bwd) / 2
 
-    def backward(self, dy):
+    def backward(self, dy, input_gradient=True):
         fwd, bwd = self._pair
         if self.merge_mode == "concat":
             d_fwd, d_bwd = dy[..., :fwd.shape[-1]], dy[..., fwd.shape[-1]:]
@@ -81,8 +81,9 @@ class Bidirectional(Layer):
             d_fwd = d_bwd = dy / 2
         if self.return_sequences:
             d_bwd = d_bwd[:, ::-1]
-        dx = self.forward_layer.backward(np.ascontiguousarray(d_fwd))
-        dx = dx + self.backward_layer.backward(np.ascontiguousarray(d_bwd))
+        dx = self.forward_layer.backward(np.ascontiguousarray(d_fwd), input_gradient)
+        d_bwd = self.backward_layer.backward(np.ascontiguousarray(d_bwd), input_gradient)
+        dx = dx + d_bwd if input_gradient else None
         self.grads = {}
         if self.trainable:
             self.grads = {f"forward/{k}": v for k, v in self.forward_layer.grads.items()}

@@ -164,11 +164,12 @@ class Sequential:
         trainable = [i for i, layer in enumerate(self.layers) if layer.trainable and layer.weights]
         if not trainable:
             return loss, out
-        layers = self.layers[trainable[0]:]
+        layers = self.layers[trainable[0]:]  # the first of them gets data: its dx is not needed
         if self._fused:
-            grad, layers = self.layers[-1].backward_logits(grad), layers[:-1]
-        for layer in reversed(layers):
-            grad = layer.backward(grad)
+            grad = self.layers[-1].backward_logits(grad, input_gradient=len(layers) > 1)
+            layers = layers[:-1]
+        for i in reversed(range(len(layers))):
+            grad = layers[i].backward(grad, input_gradient=i > 0)
         weights = [w for i in trainable for w in self.layers[i].weights]
         grads = [self.layers[i].grads[k] for i in trainable for k in self.layers[i]._params]
         self.optimizer.apply(weights, grads)
