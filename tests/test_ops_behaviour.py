@@ -255,3 +255,21 @@ def test_input_gradient_false_skips_only_dx(rng, backend, cell):
     assert full.x is not None and part.x is None
     for name in full._fields[1:]:
         np.testing.assert_array_equal(getattr(part, name), getattr(full, name))
+
+
+@pytest.mark.parametrize("name", ["simple_rnn_forward", "simple_rnn_backward", "lstm_forward", "lstm_backward"])
+def test_backends_share_the_ops_signature(name):
+    # Read from the source: the cuda backend module imports only where its extension is built.
+    import ast
+    import pathlib
+
+    def parameters(module):
+        tree = ast.parse((pathlib.Path(fastrnn.__file__).parent / f"{module}.py").read_text())
+        f = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == name)
+        positional = [None] * (len(f.args.args) - len(f.args.defaults)) + f.args.defaults
+        pairs = zip(f.args.args + f.args.kwonlyargs, positional + f.args.kw_defaults)
+        return [(a.arg, d and ast.unparse(d)) for a, d in pairs if a.arg != "backend"]
+
+    want = parameters("ops")
+    for module in ("reference", "_cpu", "_cuda_backend"):
+        assert parameters(module) == want, f"{module}.{name}"
