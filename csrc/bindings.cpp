@@ -197,6 +197,23 @@ py::tuple lstm_backward_t(const py::array& x, const py::object& kernel, const py
 }
 
 
+// op(a) @ op(b) for 2-D C-ordered arrays of one float dtype (the layers' products, so that they run
+// on fastrnn's thread pool rather than NumPy's BLAS threads).
+template <typename T>
+py::array_t<T> matmul_t(const py::array& a, const py::array& b, bool transpose_a, bool transpose_b) {
+  if (a.ndim() != 2 || b.ndim() != 2) throw std::invalid_argument("_core.matmul: arguments must be 2-D");
+  const int64_t M = a.shape(transpose_a ? 1 : 0), K = a.shape(transpose_a ? 0 : 1);
+  const int64_t N = b.shape(transpose_b ? 0 : 1);
+  if (b.shape(transpose_b ? 1 : 0) != K) throw std::invalid_argument("_core.matmul: inner dimensions differ");
+  const T* A = input<T>(a, a.size(), "a");
+  const T* B = input<T>(b, b.size(), "b");
+  auto c = empty<T>({M, N});
+  T* C = c.mutable_data();
+  py::gil_scoped_release release;
+  parallel_gemm<T>(transpose_a, transpose_b, M, N, K, T(1), A, a.shape(1), B, b.shape(1), T(0), C, N);
+  return c;
+}
+
 bool is_float32(const py::array& x) {
   if (py::isinstance<py::array_t<float>>(x)) return true;
   if (py::isinstance<py::array_t<double>>(x)) return false;
@@ -241,6 +258,10 @@ PYBIND11_MODULE(_core, m) {
                                                   time_major, dout, dh, dc, dx)
                          : lstm_backward_t<double>(x, k, rk, h0, c0, out, gates, cells, lengths, act, ract,
                                                    reverse, time_major, dout, dh, dc, dx);
+  });
+  m.def("matmul", [](const py::array& a, const py::array& b, bool transpose_a, bool transpose_b) {
+    return is_float32(a) ? py::object(matmul_t<float>(a, b, transpose_a, transpose_b))
+                         : py::object(matmul_t<double>(a, b, transpose_a, transpose_b));
   });
   m.def("pooled_bytes", &pool_cached_bytes, "Bytes of freed result arrays kept for reuse.");
   m.def("release_pooled", &pool_clear, "Frees the result arrays kept for reuse.");
