@@ -11,8 +11,25 @@ import os
 from . import ops, reference
 from .backend import get_backend, set_backend
 
+
+def _import_core():
+    # The core's OpenBLAS reads OPENBLAS_NUM_THREADS when it loads: 1 there means it never starts
+    # worker threads (fastrnn's own threads split the products; OpenBLAS's idle workers would spin
+    # beside them). Set only while the core loads; NumPy's BLAS is already loaded and unaffected.
+    previous = os.environ.get("OPENBLAS_NUM_THREADS")
+    os.environ["OPENBLAS_NUM_THREADS"] = "1"
+    try:
+        from . import _core as core
+    finally:
+        if previous is None:
+            del os.environ["OPENBLAS_NUM_THREADS"]
+        else:
+            os.environ["OPENBLAS_NUM_THREADS"] = previous
+    return core
+
+
 try:
-    from . import _core
+    _core = _import_core()
 except ImportError as _err:  # reported by show_config(); the "cpu" backend then says why it fails
     _core = None
     _core_error = str(_err)
