@@ -89,7 +89,8 @@ inline void cell_backward(const RnnProblem& p, const LstmBackward<T>& a, int64_t
     const V cell_act = activate_vector<T>(load_lanes(cells + u, w), act);
     const V dc = load_lanes(a.dc0 + b * H + u, w) + dh * o * derivative_vector<T>(cell_act, act);
     // through c_t = f * c_{t-1} + i * g
-    const V dgates[G] = {dc * g * derivative_vector<T>(i, ra), dc * load_lanes(cells_prev + u, w) * derivative_vector<T>(f, ra),
+    const V dgates[G] = {dc * g * derivative_vector<T>(i, ra),
+                         dc * load_lanes(cells_prev + u, w) * derivative_vector<T>(f, ra),
                          dc * i * derivative_vector<T>(g, act), dh * cell_act * derivative_vector<T>(o, ra)};
     store_lanes(a.dc0 + b * H + u, dc * f, w);
     for (int k = 0; k < G; ++k) {

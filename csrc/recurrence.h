@@ -111,7 +111,9 @@ struct StackedWeights {
   const T* kernel;
   const T* recurrent_kernel;
   int64_t D, N;
-  T operator()(int64_t k, int64_t col) const { return k < D ? kernel[k * N + col] : recurrent_kernel[(k - D) * N + col]; }
+  T operator()(int64_t k, int64_t col) const {
+    return k < D ? kernel[k * N + col] : recurrent_kernel[(k - D) * N + col];
+  }
 };
 
 // Weights packed once per call, by the loop's threads, into `panels` panels of `vectors`
@@ -135,9 +137,8 @@ template <typename T, typename ValueOf>
 LoopSplit pack_units(const RnnProblem& p, int64_t K, int64_t columns, ValueOf value_of, PackedPanels<T>& packed) {
   const int nv = vectors_for_units<T>(columns);
   const int64_t U = nv * lanes<T>();
-  return pack_recurrent(
-      p, K, (columns + U - 1) / U, nv, [&](int64_t q, int c) { const int64_t u = q * U + c; return u < columns ? u : -1; },
-      value_of, packed);
+  auto column_of = [&](int64_t q, int c) { const int64_t u = q * U + c; return u < columns ? u : -1; };
+  return pack_recurrent(p, K, (columns + U - 1) / U, nv, column_of, value_of, packed);
 }
 
 // The forward time loop shared by the cells. packed holds the stacked weights (K = D + H rows,
@@ -232,7 +233,8 @@ void backward_through_time(const RnnProblem& p, int G, const PackedPanels<T>& pa
       for (int64_t b = r0; b < r1 && u1 > u0; ++b) {
         constexpr int64_t kRowsAhead = 4;  // a row's cell takes about as long as a memory access
         const bool same_step = b + kRowsAhead < r1;
-        const int64_t s_ahead = same_step ? s : s - 1, b_ahead = same_step ? b + kRowsAhead : b + kRowsAhead - (r1 - r0);
+        const int64_t s_ahead = same_step ? s : s - 1;
+        const int64_t b_ahead = same_step ? b + kRowsAhead : b + kRowsAhead - (r1 - r0);
         const int64_t pos = s_ahead >= 0 && b_ahead < r1 ? p.position(s_ahead, b_ahead) : -1;
         if (pos >= 0) prefetch_next(p.row(pos, b_ahead), u0, u1);
         cell(s, b, u0, u1, d + b * ldz);

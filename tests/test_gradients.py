@@ -171,13 +171,18 @@ def test_first_trained_layer_skips_its_input_gradient(monkeypatch):
     PyTorch and Keras); every weight gradient still matches finite differences."""
     from fastrnn import ops
     utils.set_random_seed(0)
-    model = Sequential([LSTM(3, return_sequences=True, dtype="float64"),
-                        Bidirectional(SimpleRNN(2, dtype="float64")), Dense(1, activation="sigmoid", dtype="float64")])
+    model = Sequential([LSTM(3, return_sequences=True, dtype="float64"), Bidirectional(SimpleRNN(2, dtype="float64")),
+                        Dense(1, activation="sigmoid", dtype="float64")])
     model.compile(optimizer="sgd", loss="binary_crossentropy")
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(3, 5, 4)), np.array([[1.0], [0.0], [1.0]])
     asked, lstm_backward = [], ops.lstm_backward
-    monkeypatch.setattr(ops, "lstm_backward", lambda *a, **k: asked.append(k["input_gradient"]) or lstm_backward(*a, **k))
+
+    def recording(*args, **kwargs):
+        asked.append(kwargs["input_gradient"])
+        return lstm_backward(*args, **kwargs)
+
+    monkeypatch.setattr(ops, "lstm_backward", recording)
     captured = {}
 
     class Capture:
@@ -190,5 +195,5 @@ def test_first_trained_layer_skips_its_input_gradient(monkeypatch):
     model.train_on_batch(x, y)
     assert asked == [False]
     for w in model.weights:
-        np.testing.assert_allclose(captured[id(w)], numeric_grad(lambda: model._loss(y, model._forward(x, False))[0], w),
-                                   atol=TOL, rtol=1e-5)
+        want = numeric_grad(lambda: model._loss(y, model._forward(x, False))[0], w)
+        np.testing.assert_allclose(captured[id(w)], want, atol=TOL, rtol=1e-5)
