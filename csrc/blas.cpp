@@ -5,6 +5,7 @@
 #include <cblas.h>
 
 #include <algorithm>
+#include <vector>
 
 #include "pool.h"
 
@@ -43,6 +44,27 @@ void gemm<double>(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, d
 template <typename T>
 void parallel_gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
                    int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+  const int threads = pool_threads();
+  if (threads > 1 && K >= 4 * std::max(M, N) && K >= 256 * threads) {
+    // A sum over K much longer than the result (the weight gradients over all steps): split K,
+    // so each thread packs only its share of A and B, then add the partial results in thread
+    // order (same bits on every call with this thread count).
+    std::vector<T> partial((threads - 1) * M * N);
+    auto job = [&](int t, int n) {
+      const int64_t k0 = K * t / n, k1 = K * (t + 1) / n;
+      const T* a = trans_a ? A + k0 * lda : A + k0;
+      const T* b = trans_b ? B + k0 : B + k0 * ldb;
+      if (t == 0) gemm<T>(trans_a, trans_b, M, N, k1 - k0, alpha, a, lda, b, ldb, beta, C, ldc);
+      else gemm<T>(trans_a, trans_b, M, N, k1 - k0, alpha, a, lda, b, ldb, T(0), partial.data() + (t - 1) * M * N, N);
+    };
+    parallel_for_threads(threads, job);
+    for (int t = 1; t < threads; ++t)
+      for (int64_t i = 0; i < M; ++i) {
+        const T* src = partial.data() + ((t - 1) * M + i) * N;
+        for (int64_t j = 0; j < N; ++j) C[i * ldc + j] += src[j];
+      }
+    return;
+  }
   const bool split_rows = M >= N;
   const int64_t extent = split_rows ? M : N;
   const int64_t blocks = (extent + 15) / 16;  // blocks of 16 rows/columns keep BLAS on full tiles

@@ -157,7 +157,8 @@ void forward_through_time(const RnnProblem& p, const PackedPanels<T>& packed, co
   for (int64_t b = 0; b < B; ++b) std::copy(h0 + b * H, h0 + (b + 1) * H, states.data() + b * ldh + D);
   auto load_inputs = [&](int64_t s, T* rows, int64_t b0, int64_t b1) {  // x at step s, rows [b0, b1)
     for (int64_t b = b0; b < b1 && D > 0; ++b) {
-      const int64_t pos = p.position(s, b);
+      const int64_t pos = p.position(s, b), next = s + 1 < p.T ? p.position(s + 1, b) : -1;
+      if (next >= 0) prefetch<2>(x_fused + p.row(next, b) * D, D);  // copied a step later
       if (pos >= 0) std::copy(x_fused + p.row(pos, b) * D, x_fused + p.row(pos, b) * D + D, rows + b * ldh);
     }
   };
@@ -230,11 +231,12 @@ void backward_through_time(const RnnProblem& p, int G, const PackedPanels<T>& pa
         q0 = 0, q1 = packed.panels, u0 = 0, u1 = H;
       }
       T* d = dz_step.data() + (s % 2) * B * ldz;
+      // rows ahead: about 32 vectors of cell work, which outlasts a memory access
+      const int64_t rows_ahead = std::clamp<int64_t>(32 * lanes<T>() / std::max<int64_t>(u1 - u0, 1), 4, 16);
       for (int64_t b = r0; b < r1 && u1 > u0; ++b) {
-        constexpr int64_t kRowsAhead = 4;  // a row's cell takes about as long as a memory access
-        const bool same_step = b + kRowsAhead < r1;
+        const bool same_step = b + rows_ahead < r1;
         const int64_t s_ahead = same_step ? s : s - 1;
-        const int64_t b_ahead = same_step ? b + kRowsAhead : b + kRowsAhead - (r1 - r0);
+        const int64_t b_ahead = same_step ? b + rows_ahead : b + rows_ahead - (r1 - r0);
         const int64_t pos = s_ahead >= 0 && b_ahead < r1 ? p.position(s_ahead, b_ahead) : -1;
         if (pos >= 0) prefetch_next(p.row(pos, b_ahead), u0, u1);
         cell(s, b, u0, u1, d + b * ldz);
