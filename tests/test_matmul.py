@@ -18,7 +18,8 @@ def test_matches_numpy(rng, dtype, transpose_a, transpose_b, M, K, N):
     want = (a.T if transpose_a else a) @ (b.T if transpose_b else b)
     got = matmul(a, b, transpose_a, transpose_b)
     assert got.dtype == dtype and got.shape == (M, N)
-    np.testing.assert_allclose(got, want, rtol=1e-5 if dtype == np.float32 else 1e-12, atol=1e-5)
+    # float32 sums of K terms: rounding grows with K (cancellation makes small entries relative-noisy)
+    np.testing.assert_allclose(got, want, rtol=1e-5 if dtype == np.float32 else 1e-12, atol=1e-6 * K + 1e-5)
 
 
 def test_a_long_k_split_between_threads_gives_the_same_bits_every_call(rng):
