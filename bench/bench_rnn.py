@@ -1,9 +1,10 @@
 """Times SimpleRNN and LSTM forward and forward+backward for fastrnn (cpu), the NumPy reference
 and, when importable, PyTorch CPU with the same weights, after checking that outputs and
-gradients agree. Prints one table (medians of warmed-up runs, ms, GFLOP/s, ratios) and, with
---write, records it with the machine and the command in bench/RESULTS.md.
+gradients agree. Prints one table (medians of warmed-up runs, ms, GFLOP/s, ratios; fastrnn and
+PyTorch timed in alternation) and, with --write, records it with the machine and the command in
+bench/RESULTS.md.
 
-    python bench/bench_rnn.py [--threads 2] [--repeats 7] [--write]
+    python bench/bench_rnn.py [--threads 2] [--repeats 15] [--write]
 """
 from __future__ import annotations
 
@@ -40,6 +41,25 @@ def median_ms(fn, repeats, warmup=2):
         fn()
         times.append(time.perf_counter() - start)
     return 1e3 * statistics.median(times)
+
+
+def interleaved_ms(fns, repeats):
+    """Median ms of each of fns, timed in alternation (round r times fns[0], fns[1], ...; the
+    order flips every round) so that a slow spell of this shared machine hits all of them alike.
+    Each timed call follows an untimed one of the same function, which absorbs the previous
+    implementation's idle threads still spinning."""
+    time.sleep(0.3)
+    for fn in fns:
+        fn()
+    times = [[] for _ in fns]
+    for r in range(repeats):
+        order = range(len(fns)) if r % 2 == 0 else reversed(range(len(fns)))
+        for i in order:
+            fns[i]()
+            start = time.perf_counter()
+            fns[i]()
+            times[i].append(time.perf_counter() - start)
+    return [1e3 * statistics.median(t) for t in times]
 
 
 def problem(cell, T, B, D, H, rng):
@@ -141,7 +161,7 @@ def machine():
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--reference-repeats", type=int, default=2, help="the NumPy reference is slow")
     parser.add_argument("--cells", nargs="+", default=["lstm", "simple_rnn"])
     parser.add_argument("--no-reference", action="store_true")
@@ -166,9 +186,9 @@ def main():
             tc = torch_fns(cell, *data) if torch is not None else None
             check(cell, fr[1], ref and ref[1], tc and tc[1])
             for which, name, flops in ((0, "fwd", 1), (1, "fwd+bwd", 3)):
-                ms = median_ms(fr[which], args.repeats)
                 ref_ms = median_ms(ref[which], args.reference_repeats, warmup=1) if ref else float("nan")
-                t_ms = median_ms(tc[which], args.repeats) if tc else float("nan")
+                ms, t_ms = interleaved_ms([fr[which], tc[which]], args.repeats) if tc else (
+                    median_ms(fr[which], args.repeats), float("nan"))
                 gflops = flops * forward_flops(cell, T, B, D, H) / (ms * 1e6)
                 row = (f"| {cell} | {T}, {B}, {D}, {H} | {name} | {ms:.2f} | {gflops:.0f} | {ref_ms:.1f} | "
                        f"{t_ms:.2f} | {ref_ms / ms:.1f}x | {t_ms / ms:.2f}x |")
