@@ -110,7 +110,7 @@ void lstm_forward(const RnnProblem& p, const LstmForward<T>& a) {
   if (p.T == 0 || B == 0 || H == 0) return;
   // x @ kernel for all steps unless the step does it; in training the projection becomes the
   // gate cache, row by row.
-  const bool fused = fused_input(p);
+  const bool fused = fused_input<T>(p, G);
   Scratch workspace(a.gates || fused ? 0 : p.T * B * G * H * sizeof(T));
   T* projection = fused ? nullptr : a.gates ? a.gates : workspace.as<T>();
   if (!fused) input_projection(p, G, a.x, a.kernel, projection);

@@ -18,7 +18,7 @@ void simple_rnn_forward(const RnnProblem& p, const SimpleRnnForward<T>& a) {
   const int64_t B = p.B, H = p.H;
   std::copy(a.h0, a.h0 + B * H, a.h_T);
   if (p.T == 0 || B == 0 || H == 0) return;
-  const bool fused = fused_input(p);  // else x @ kernel for all steps first
+  const bool fused = fused_input<T>(p, 1);  // else x @ kernel for all steps first
   Scratch workspace(fused ? 0 : p.T * B * H * sizeof(T));
   T* projection = fused ? nullptr : workspace.as<T>();
   if (!fused) input_projection(p, 1, a.x, a.kernel, projection);
