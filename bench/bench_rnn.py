@@ -1,7 +1,7 @@
 """Times SimpleRNN and LSTM forward and forward+backward for fastrnn (cpu), the NumPy reference
 and, when importable, PyTorch CPU with the same weights, after checking that outputs and
 gradients agree. Prints one table (medians of warmed-up runs, ms, GFLOP/s, ratios; fastrnn and
-PyTorch timed in alternation) and, with --write, records it with the machine and the command in
+PyTorch timed in alternating blocks) and, with --write, records it with the machine and the command in
 bench/RESULTS.md.
 
     python bench/bench_rnn.py [--threads 2] [--repeats 15] [--write]
@@ -43,22 +43,21 @@ def median_ms(fn, repeats, warmup=2):
     return 1e3 * statistics.median(times)
 
 
-def interleaved_ms(fns, repeats):
-    """Median ms of each of fns, timed in alternation (round r times fns[0], fns[1], ...; the
-    order flips every round) so that a slow spell of this shared machine hits all of them alike.
-    Each timed call follows an untimed one of the same function, which absorbs the previous
-    implementation's idle threads still spinning."""
-    time.sleep(0.3)
-    for fn in fns:
-        fn()
+def interleaved_ms(fns, repeats, blocks=3):
+    """Median ms of each of fns, timed in alternating blocks (fns[0], fns[1], ..., then the
+    reverse order) so that a slow spell of this shared machine hits all of them alike. Each block
+    starts after a pause (the previous implementation's idle threads stop spinning) and one
+    untimed call."""
     times = [[] for _ in fns]
-    for r in range(repeats):
-        order = range(len(fns)) if r % 2 == 0 else reversed(range(len(fns)))
-        for i in order:
+    per_block = -(-repeats // blocks)
+    for r in range(blocks):
+        for i in (range(len(fns)) if r % 2 == 0 else reversed(range(len(fns)))):
+            time.sleep(0.2)
             fns[i]()
-            start = time.perf_counter()
-            fns[i]()
-            times[i].append(time.perf_counter() - start)
+            for _ in range(per_block):
+                start = time.perf_counter()
+                fns[i]()
+                times[i].append(time.perf_counter() - start)
     return [1e3 * statistics.median(t) for t in times]
 
 
