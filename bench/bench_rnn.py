@@ -46,13 +46,13 @@ def median_ms(fn, repeats, warmup=2):
 def interleaved_ms(fns, repeats, blocks=3):
     """Median ms of each of fns, timed in alternating blocks (fns[0], fns[1], ..., then the
     reverse order) so that a slow spell of this shared machine hits all of them alike. Each block
-    starts after a pause (the previous implementation's idle threads stop spinning) and one
-    untimed call."""
+    starts with two untimed calls, which absorb the previous library's idle threads still spinning
+    (pausing instead lets the vCPUs go idle, which slows the next calls of either library)."""
     times = [[] for _ in fns]
     per_block = -(-repeats // blocks)
     for r in range(blocks):
         for i in (range(len(fns)) if r % 2 == 0 else reversed(range(len(fns)))):
-            time.sleep(0.2)
+            fns[i]()
             fns[i]()
             for _ in range(per_block):
                 start = time.perf_counter()
