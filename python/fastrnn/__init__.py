@@ -1,8 +1,8 @@
 """fastrnn: fast, faithful SimpleRNN and LSTM for Python.
 
-A C++ core (OpenBLAS, OpenMP, SIMD chosen at run time) behind a NumPy-in, NumPy-out functional
-API (fastrnn.ops), a pure-NumPy twin of every kernel (fastrnn.reference), and Keras-style
-layers, models and preprocessing on top.
+A C++ core (OpenBLAS, its own thread pool, SIMD chosen at run time) behind a NumPy-in,
+NumPy-out functional API (fastrnn.ops), a pure-NumPy twin of every kernel (fastrnn.reference),
+and Keras-style layers, models and preprocessing on top.
 """
 from __future__ import annotations
 
