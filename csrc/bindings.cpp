@@ -41,6 +41,15 @@ py::array_t<T> empty(const std::vector<py::ssize_t>& shape) {
   return py::array_t<T>(shape, static_cast<T*>(block), owner);
 }
 
+// An array the caller asked for (else None), with its data pointer (else null).
+template <typename T>
+std::pair<py::object, T*> optional_array(bool wanted, const std::vector<py::ssize_t>& shape) {
+  if (!wanted) return {py::none(), nullptr};
+  auto a = empty<T>(shape);
+  T* data = a.mutable_data();
+  return {std::move(a), data};
+}
+
 // A copy of a result the caller may modify, for backward (from the pool, copied without the GIL).
 template <typename T>
 py::array_t<T> copy_of(const py::array_t<T>& a) {
@@ -103,13 +112,7 @@ py::tuple simple_rnn_backward_t(const py::array& x, const py::object& kernel, co
                                 const py::object& d_h, bool input_gradient) {
   const int64_t H = py::cast<py::array>(h0).shape(1);
   const RnnProblem p = problem(x, H, lengths, activation, 0, reverse, time_major);
-  py::object dx = py::none();  // skipped unless asked for
-  T* dx_ptr = nullptr;
-  if (input_gradient) {
-    auto a = empty<T>(sequence_shape(p, p.D));
-    dx_ptr = a.mutable_data();
-    dx = a;
-  }
+  auto [dx, dx_ptr] = optional_array<T>(input_gradient, sequence_shape(p, p.D));
   auto dh0 = empty<T>({p.B, H});
   auto dkernel = empty<T>({p.D, H});
   auto drecurrent = empty<T>({H, H});
@@ -137,16 +140,8 @@ py::tuple lstm_forward_t(const py::array& x, const py::object& kernel, const py:
   auto outputs = empty<T>(sequence_shape(p, H));
   auto h_T = empty<T>({p.B, H});
   auto c_T = empty<T>({p.B, H});
-  py::object gates = py::none(), cells = py::none();
-  T *gates_ptr = nullptr, *cells_ptr = nullptr;
-  if (training) {
-    auto g = empty<T>(sequence_shape(p, 4 * H));
-    auto c = empty<T>(sequence_shape(p, H));
-    gates_ptr = g.mutable_data();
-    cells_ptr = c.mutable_data();
-    gates = g;
-    cells = c;
-  }
+  auto [gates, gates_ptr] = optional_array<T>(training, sequence_shape(p, 4 * H));  // the training cache
+  auto [cells, cells_ptr] = optional_array<T>(training, sequence_shape(p, H));
   LstmForward<T> a{input<T>(x, p.T * p.B * p.D, "x"), input<T>(kernel, p.D * 4 * H, "kernel"),
                    input<T>(recurrent_kernel, H * 4 * H, "recurrent_kernel"), input<T>(bias, 4 * H, "bias"),
                    input<T>(h0, p.B * H, "h0"), input<T>(c0, p.B * H, "c0"), outputs.mutable_data(),
@@ -168,13 +163,7 @@ py::tuple lstm_backward_t(const py::array& x, const py::object& kernel, const py
                           bool input_gradient) {
   const int64_t H = py::cast<py::array>(h0).shape(1);
   const RnnProblem p = problem(x, H, lengths, activation, recurrent_activation, reverse, time_major);
-  py::object dx = py::none();  // skipped unless asked for
-  T* dx_ptr = nullptr;
-  if (input_gradient) {
-    auto a = empty<T>(sequence_shape(p, p.D));
-    dx_ptr = a.mutable_data();
-    dx = a;
-  }
+  auto [dx, dx_ptr] = optional_array<T>(input_gradient, sequence_shape(p, p.D));
   auto dh0 = empty<T>({p.B, H});
   auto dc0 = empty<T>({p.B, H});
   auto dkernel = empty<T>({p.D, 4 * H});
