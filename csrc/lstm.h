@@ -37,7 +37,7 @@ struct LstmBackward {
   const T* d_outputs;         // like outputs, or null for zero
   const T* d_h;               // (B,H) gradient on h_T, or null
   const T* d_c;               // (B,H) gradient on c_T, or null
-  T* dx;                      // like x, or null: not wanted
+  T* dx;                      // like x; may be null (not wanted) for the CPU kernels only
   T* dh0;                     // (B,H)
   T* dc0;                     // (B,H)
   T* dkernel;                 // (D,4H)

@@ -27,7 +27,7 @@ struct SimpleRnnBackward {
   const T* outputs;           // forward's outputs (the cache)
   const T* d_outputs;         // like outputs, or null for zero
   const T* d_h;               // (B,H) gradient on h_T, or null for zero
-  T* dx;                      // like x, or null: not wanted
+  T* dx;                      // like x; may be null (not wanted) for the CPU kernels only
   T* dh0;                     // (B,H)
   T* dkernel;                 // (D,H)
   T* drecurrent_kernel;       // (H,H)
