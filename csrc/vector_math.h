@@ -32,8 +32,7 @@ inline V exp_vector(V x) {  // exp_approx, lane for lane
   r = r - n * -2.12194440e-4f;
   const VF p = exp_polynomial(r);
   const VInt scale_bits = ((VInt)t - 0x4B400000 + 127) << 23;
-  const VF y = p * (VF)scale_bits;
-  return x != x ? x : y;
+  return p * (VF)scale_bits;  // NaN stays NaN: clamp keeps it, and so p is NaN
 }
 
 template <typename V>
