@@ -18,8 +18,9 @@ from conftest import backward, forward, make_problem
 core = fastrnn._core
 LEVELS = ["baseline", "avx2", "avx512"]
 AVAILABLE = LEVELS[: LEVELS.index(core.detected_simd_level()) + 1]
-# (B, H): B below, at and past a tile (and 2 tiles + 1); H below, at and past 1, 2 and 4 vectors
-SHAPES = [(1, 1), (5, 15), (6, 16), (7, 17), (13, 33), (2, 48), (3, 65), (8, 130)]
+# (B, H): B below, at and past a tile (and 2 tiles + 1); H below, at and past 1, 2 and 4 vectors;
+# H = 250: forward's panels (K = D + H) long enough to be multiplied in K chunks, with a remainder
+SHAPES = [(1, 1), (5, 15), (6, 16), (7, 17), (13, 33), (2, 48), (3, 65), (8, 130), (7, 250)]
 
 
 @pytest.fixture
