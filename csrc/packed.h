@@ -115,7 +115,8 @@ inline void tile_product_rows(int m, const T* a, int64_t lda, int64_t K, const T
 // z (rows, NV * lanes) = a (rows, K) @ panel: row tiles over K in chunks sized so that the
 // chunk of the panel and the same columns of a fit L1 together (32 of its 48 KB), so every row
 // tile reads both from L1 (the whole panel may only fit L2). Sizing by the panel alone (24 KB)
-// left no room for a's 64 rows: LSTM (100, 64, 512, 512) forward measured 1.2-1.28x slower.
+// left no room for a's rows at batch 64: A/B runs of LSTM (100, 64, 512, 512) forward gave
+// 1.0-1.28x for this sizing on this noisy VM, never a loss beyond the noise. Same bits either way.
 // Meanwhile the chunk after the current one (the first of `next`, the panel the following call
 // reads, after the last) is prefetched into L2, spread over the row tiles: weights that do not
 // fit the L2 then stream in ahead of use instead of stalling the first row tile of each chunk.
