@@ -112,11 +112,8 @@ inline void tile_product_rows(int m, const T* a, int64_t lda, int64_t K, const T
   tile_product<T, M, NV>(a, lda, K, panel, out, accumulate);
 }
 
-// z (rows, NV * lanes) = a (rows, K) @ panel. A panel of more than 48 KB is taken in K chunks
-// sized so that the chunk and the same columns of a fit L1 together (32 of its 48 KB): every row
-// tile then reads both from L1 (the whole panel may only fit L2). Chunks sized by the panel
-// alone (24 KB) left no room for a's rows at batch 64: A/B runs of LSTM (100, 64, 512, 512)
-// forward gave 1.0-1.28x for this sizing on this noisy VM. Same bits either way.
+// z (rows, NV * lanes) = a (rows, K) @ panel: row tiles over K in chunks of about 24 KB of the
+// panel, so each chunk is read from L1 by every row tile (the whole panel may only fit L2).
 // Meanwhile the chunk after the current one (the first of `next`, the panel the following call
 // reads, after the last) is prefetched into L2, spread over the row tiles: weights that do not
 // fit the L2 then stream in ahead of use instead of stalling the first row tile of each chunk.
@@ -124,11 +121,9 @@ template <typename T, int NV>
 inline void panel_product(int64_t rows, const T* a, int64_t lda, int64_t K, const T* panel, T* z, const T* next) {
   constexpr int W = NV * lanes<T>();
   constexpr int64_t kLine = 64 / sizeof(T);
-  const int64_t bytes = sizeof(T);
-  const bool fits_l1 = K * W * bytes <= 48 * 1024;
-  const int64_t per_chunk = std::max<int64_t>(32, 32 * 1024 / ((W + rows) * bytes));
-  const int64_t chunks = fits_l1 ? 1 : (K + per_chunk - 1) / per_chunk;
-  const int64_t chunk = (K + chunks - 1) / chunks;
+  const int64_t per_chunk = std::max<int64_t>(32, 24 * 1024 / (W * static_cast<int64_t>(sizeof(T))));
+  const int64_t chunks = (K + per_chunk - 1) / per_chunk;  // 1 when the panel fits L1 already
+  const int64_t chunk = chunks <= 2 ? K : (K + chunks - 1) / chunks;
   const int64_t tiles = (rows + kTileRows - 1) / kTileRows;
   for (int64_t k0 = 0; k0 < K; k0 += chunk) {
     const int64_t kn = std::min(chunk, K - k0);
