@@ -133,7 +133,7 @@ def gemm_product(threads, n=3072):
     (oneDNN/MKL) when importable, else NumPy's BLAS, at the bench's thread count. Returns the
     function, its flops and a description. It is timed in alternation with the largest shape's
     forward+backward, so that the percentage compares two rates measured under the same load of
-    this shared machine (timed on its own, the ceiling read 150-315 GFLOP/s within an hour)."""
+    this shared machine (timed on its own, the ceiling read 147-316 GFLOP/s within an hour)."""
     rng = np.random.default_rng(1)
     a, b = (rng.standard_normal((n, n)).astype(np.float32) for _ in range(2))
     if torch is not None:
