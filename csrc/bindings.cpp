@@ -12,6 +12,7 @@
 #include "array_pool.h"
 #include "blas.h"
 #include "dispatch.h"
+#include "pool.h"
 
 namespace py = pybind11;
 using namespace fastrnn;
@@ -50,15 +51,19 @@ std::pair<py::object, T*> optional_array(bool wanted, const std::vector<py::ssiz
   return {std::move(a), data};
 }
 
-// A copy of a result the caller may modify, for backward (from the pool, copied without the GIL).
+// A copy of a result the caller may modify, for backward (from the pool, copied without the GIL;
+// large ones by all the kernel threads: one thread's copy was ~10% of a long-sequence forward).
 template <typename T>
 py::array_t<T> copy_of(const py::array_t<T>& a) {
   auto copy = empty<T>(std::vector<py::ssize_t>(a.shape(), a.shape() + a.ndim()));
   const T* src = a.data();
   T* dst = copy.mutable_data();
-  const std::size_t n = a.size();
+  const int64_t n = a.size();
   py::gil_scoped_release release;
-  std::copy(src, src + n, dst);
+  auto job = [&](int t, int threads) {
+    std::copy(src + n * t / threads, src + n * (t + 1) / threads, dst + n * t / threads);
+  };
+  parallel_for_threads(n * sizeof(T) >= kPooledMinBytes ? pool_threads() : 1, job);
   return copy;
 }
 
