@@ -52,7 +52,8 @@ std::pair<py::object, T*> optional_array(bool wanted, const std::vector<py::ssiz
 }
 
 // A copy of a result the caller may modify, for backward (from the pool, copied without the GIL;
-// large ones by all the kernel threads: one thread's copy was ~10% of a long-sequence forward).
+// from 1 MB on by all the kernel threads, whose shares were mostly written by that same thread
+// and are still in its L2: SimpleRNN (28, 128, 28, 128) training forward 1.2x, LSTM 1.03-1.08x).
 template <typename T>
 py::array_t<T> copy_of(const py::array_t<T>& a) {
   auto copy = empty<T>(std::vector<py::ssize_t>(a.shape(), a.shape() + a.ndim()));
