@@ -43,17 +43,21 @@ def median_ms(fn, repeats, warmup=2):
     return 1e3 * statistics.median(times)
 
 
-def interleaved_ms(fns, repeats, blocks=3):
+def interleaved_ms(fns, repeats, blocks=3, settle_s=0.05):
     """Median ms of each of fns, timed in alternating blocks (fns[0], fns[1], ..., then the
     reverse order) so that a slow spell of this shared machine hits all of them alike. Each block
-    starts with two untimed calls, which absorb the previous library's idle threads still spinning
-    (pausing instead lets the vCPUs go idle, which slows the next calls of either library)."""
+    starts with untimed calls for at least settle_s (and at least two calls): the previous
+    library's idle threads keep spinning for a while after its last call (PyTorch's OpenMP
+    threads for 5-20 ms: a 1.3 ms batch-1 call ran in 2.4-4 ms right after a PyTorch call), and
+    pausing instead lets the vCPUs go idle, which slows the next calls of either library."""
     times = [[] for _ in fns]
     per_block = -(-repeats // blocks)
     for r in range(blocks):
         for i in (range(len(fns)) if r % 2 == 0 else reversed(range(len(fns)))):
-            fns[i]()
-            fns[i]()
+            start, calls = time.perf_counter(), 0
+            while calls < 2 or time.perf_counter() - start < settle_s:
+                fns[i]()
+                calls += 1
             for _ in range(per_block):
                 start = time.perf_counter()
                 fns[i]()
