@@ -51,8 +51,8 @@ inline void cell_forward(const RnnProblem& p, const LstmForward<T>& a, const T* 
   store_lanes(a.outputs + row * H + u0, h, w);
   store_lanes(h_next + u0, h, w);
   if (a.gates) {  // the activated gates and c_t, for backward
-    for (int g = 0; g < G; ++g) store_lanes(a.gates + row * G * H + g * H + u0, gate[g], w);
-    store_lanes(a.cells + row * H + u0, c, w);
+    for (int g = 0; g < G; ++g) stream_lanes(a.gates + row * G * H + g * H + u0, gate[g], w);
+    stream_lanes(a.cells + row * H + u0, c, w);
   }
 }
 
@@ -95,7 +95,7 @@ inline void cell_backward(const RnnProblem& p, const LstmBackward<T>& a, int64_t
     store_lanes(a.dc0 + b * H + u, dc * f, w);
     for (int k = 0; k < G; ++k) {
       store_lanes(d + k * H + u, dgates[k], w);
-      store_lanes(dz_row + k * H + u, dgates[k], w);
+      stream_lanes(dz_row + k * H + u, dgates[k], w);
     }
   }
 }

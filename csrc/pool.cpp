@@ -71,6 +71,7 @@ void worker_loop(Pool* p, int index, int seen) {  // seen: the job count when it
     }
     if (index >= threads) continue;
     fn(ctx, index, threads);
+    _mm_sfence();  // the job's streaming stores (stream_lanes) visible before it reports done
     if (p->remaining.fetch_sub(1, std::memory_order_acq_rel) == 1) {
       p->done.fetch_add(1, std::memory_order_seq_cst);
       wake_all(p->done, p->done_sleepers);
@@ -132,6 +133,7 @@ void parallel_run(int threads, JobFn fn, void* ctx) {
   wake_all(p->job, p->job_sleepers);
   inside_job = true;
   fn(ctx, 0, threads);
+  _mm_sfence();  // as in worker_loop
   inside_job = false;
   wait_while_equal(p->done, done, p->done_sleepers);
 }

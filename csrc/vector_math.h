@@ -7,6 +7,8 @@
 #include <cstring>
 #include <type_traits>
 
+#include <immintrin.h>
+
 #include "activations.h"
 #include "packed.h"
 
@@ -92,6 +94,29 @@ template <typename T>
 inline void store_lanes(T* p, typename Vec<T>::type v, int64_t w) {
   if (w >= lanes<T>()) std::memcpy(p, &v, sizeof(v));
   else std::memcpy(p, &v, w * sizeof(T));
+}
+
+// store_lanes bypassing the caches where a whole aligned vector is written: for the per-position
+// caches a step writes and only a later pass reads (LSTM gates and cells, backward's dz), whose
+// lines would otherwise be read in first and evict the weights and states the steps reuse.
+// Measured (LSTM training forward): 1.21-1.24x at (28, 128, 28, 128), 1.08x at
+// (100, 64, 64, 1024); backward with dz streamed 1.14-1.19x at (500, 128, 32, 32), 1.05-1.08x at
+// (100, 64, 512, 512). Other threads see them once the pool's job ends (pool.cpp fences).
+
+template <typename T>
+inline void stream_lanes(T* p, typename Vec<T>::type v, int64_t w) {
+  using V = typename Vec<T>::type;
+  if (w < lanes<T>() || reinterpret_cast<uintptr_t>(p) % sizeof(V) != 0) return store_lanes<T>(p, v, w);
+#if defined(__AVX512F__)
+  if constexpr (std::is_same_v<T, float>) _mm512_stream_ps(p, (__m512)v);
+  else _mm512_stream_pd(p, (__m512d)v);
+#elif defined(__AVX__)
+  if constexpr (std::is_same_v<T, float>) _mm256_stream_ps(p, (__m256)v);
+  else _mm256_stream_pd(p, (__m256d)v);
+#else
+  if constexpr (std::is_same_v<T, float>) _mm_stream_ps(p, (__m128)v);
+  else _mm_stream_pd(p, (__m128d)v);
+#endif
 }
 
 }  // namespace FASTRNN_ISA
