@@ -9,6 +9,7 @@
 
 #include "activations.h"
 #include "recurrence.h"
+#include "vector_math.h"
 
 namespace fastrnn {
 namespace FASTRNN_ISA {
@@ -31,6 +32,9 @@ void simple_rnn_forward(const RnnProblem& p, const SimpleRnnForward<T>& a) {
     if (projection) prefetch<2>(projection + row * H + u0, w);
     prefetch<2>(a.outputs + row * H + u0, w, true);
   };
+  // outputs larger than the cores' L2s bypass the caches (as in lstm.cpp): inference 1.3x at
+  // (500, 128, 32, 32), 1.04x at (100, 64, 512, 512)
+  const bool stream_outputs = p.T * B * H * static_cast<int64_t>(sizeof(T)) > pool_threads() * (int64_t(2) << 20);
   // h_t = act(z (+ x_t @ kernel unless the step made it) + bias) for row b and panel q's units
   auto update = [&](int64_t s, int64_t b, int64_t q, T* z, const T* h_prev, T* h_next) {
     const int64_t u0 = q * U, w = std::min<int64_t>(U, H - u0);
@@ -47,7 +51,15 @@ void simple_rnn_forward(const RnnProblem& p, const SimpleRnnForward<T>& a) {
     for (int64_t j = 0; j < w; ++j) z[j] += a.bias[u0 + j];
     activate(z, U, p.activation);
     std::copy(z, z + w, h_next + u0);
-    std::copy(z, z + w, a.outputs + p.row(pos, b) * H + u0);
+    T* out = a.outputs + p.row(pos, b) * H + u0;
+    if (!stream_outputs) {
+      std::copy(z, z + w, out);
+      return;
+    }
+    for (int64_t j = 0; j < w; j += lanes<T>()) {
+      const int64_t n = std::min<int64_t>(lanes<T>(), w - j);
+      stream_lanes(out + j, load_lanes(z + j, n), n);
+    }
   };
   with_vectors(packed.vectors, [&](auto NV) {
     forward_through_time<T, decltype(NV)::value>(p, packed, split, fused ? a.x : nullptr, a.h0, a.h_T, update,
