@@ -222,7 +222,7 @@ def write_results(rows, command, threads):
                f"Command: `{command}`\n\n"
                "Medians of warmed-up runs; ratios are the other's time / fastrnn's time (>1: fastrnn faster). "
                "GFLOP/s counts only the matrix products (bench/shapes.py): forward 2·T·B·(D+H)·G·H, "
-               "forward+backward 3x that.\n\n" + "\n".join(rows) + "\n")
+               "forward+backward 3x that.\n\n" + "\n".join(rows) + "\n\n")
     marker = "## CPU kernels: fastrnn vs NumPy reference vs PyTorch"
     if marker in text:  # replace the old section, keep the others
         start = text.index(marker)
