@@ -311,6 +311,11 @@ inline bool narrow_input(const RnnProblem& p) {
 template <typename T>
 inline void narrow_input_gradient(const RnnProblem& p, int G, const T* kernel, const T* dz, T* dx) {
   const int64_t rows = p.T * p.B, N = G * p.H, D = p.D;
+  if (N == 0) {  // a sum over nothing
+    std::fill_n(dx, rows * D, T(0));
+    return;
+  }
+  if (rows == 0 || D == 0) return;
   PackedPanels<T> packed;  // kernel^T (N, D)
   packed.resize(N, 1, vectors_for_units<T>(D));
   packed.fill(0, 1, [&](int64_t, int c) { return c < D ? int64_t(c) : int64_t(-1); },

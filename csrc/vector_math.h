@@ -102,7 +102,6 @@ inline void store_lanes(T* p, typename Vec<T>::type v, int64_t w) {
 // Measured (LSTM training forward): 1.21-1.24x at (28, 128, 28, 128), 1.08x at
 // (100, 64, 64, 1024); backward with dz streamed 1.14-1.19x at (500, 128, 32, 32), 1.05-1.08x at
 // (100, 64, 512, 512). Other threads see them once the pool's job ends (pool.cpp fences).
-
 template <typename T>
 inline void stream_lanes(T* p, typename Vec<T>::type v, int64_t w) {
   using V = typename Vec<T>::type;
