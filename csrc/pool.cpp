@@ -18,14 +18,19 @@ namespace fastrnn {
 
 namespace {
 
-// How long a waiting thread spins before it sleeps, in TSC ticks (FASTRNN_SPIN_US, microseconds).
-uint64_t spin_ticks() {
-  static const uint64_t ticks = [] {
-    const char* env = std::getenv("FASTRNN_SPIN_US");
-    return static_cast<uint64_t>(env ? std::atof(env) : 200.0) * 2300;  // ~2.3 GHz TSC
-  }();
-  return ticks;
+// How long a waiting thread spins before it sleeps, in TSC ticks (~2.3 GHz). Idle workers
+// waiting for a job give their core back soon; a thread at a step barrier spins much longer:
+// its partner is due within a step, and on these VMs a futex sleep costs far more than a step
+// (a vCPU that went idle takes up to milliseconds to run again, so the woken thread is late at
+// the next barrier, where the other one sleeps in turn). Measured at the LSTM (100, 64, 512,
+// 512) forward: 105-280 ms per call with 200 us at the barrier, 104-120 ms with 5 ms.
+// FASTRNN_SPIN_US sets both (tests: 0 makes every wait sleep).
+uint64_t spin_ticks(int default_us) {
+  const char* env = std::getenv("FASTRNN_SPIN_US");
+  return static_cast<uint64_t>(env ? std::atof(env) : default_us) * 2300;
 }
+const uint64_t idle_spin_ticks = spin_ticks(200);
+const uint64_t barrier_spin_ticks = spin_ticks(5000);
 
 void futex_wait(std::atomic<int>& word, int value) {
   syscall(SYS_futex, reinterpret_cast<int*>(&word), FUTEX_WAIT_PRIVATE, value, nullptr, nullptr, 0);
@@ -54,7 +59,7 @@ thread_local bool inside_job = false;
 void worker_loop(Pool* p, int index, int seen) {  // seen: the job count when it was started
   inside_job = true;
   for (;;) {
-    wait_while_equal(p->job, seen, p->job_sleepers);
+    wait_while_equal(p->job, seen, p->job_sleepers, idle_spin_ticks);
     // Read the job's parameters as one snapshot: a worker that sits a job out may wake only
     // after the next job was published, and must see that job's parameters with its number.
     int threads;
@@ -81,10 +86,10 @@ void worker_loop(Pool* p, int index, int seen) {  // seen: the job count when it
 
 }  // namespace
 
-bool wait_while_equal(std::atomic<int>& word, int value, std::atomic<int>& sleepers) {
+bool wait_while_equal(std::atomic<int>& word, int value, std::atomic<int>& sleepers, uint64_t spin) {
   const uint64_t start = __rdtsc();
   while (word.load(std::memory_order_acquire) == value)
-    if (__rdtsc() - start > spin_ticks()) {
+    if (__rdtsc() - start > spin) {
       sleepers.fetch_add(1, std::memory_order_seq_cst);
       while (word.load(std::memory_order_seq_cst) == value) futex_wait(word, value);
       sleepers.fetch_sub(1, std::memory_order_seq_cst);
@@ -105,7 +110,7 @@ bool Barrier::wait() {
     wake_all(generation_, sleepers_);
     return false;
   }
-  return wait_while_equal(generation_, gen, sleepers_);
+  return wait_while_equal(generation_, gen, sleepers_, barrier_spin_ticks);
 }
 
 int pool_threads() { return std::max(1, omp_get_max_threads()); }
@@ -135,7 +140,7 @@ void parallel_run(int threads, JobFn fn, void* ctx) {
   fn(ctx, 0, threads);
   _mm_sfence();  // as in worker_loop
   inside_job = false;
-  wait_while_equal(p->done, done, p->done_sleepers);
+  wait_while_equal(p->done, done, p->done_sleepers, idle_spin_ticks);
 }
 
 }  // namespace fastrnn

@@ -34,8 +34,8 @@ class Barrier {
   std::atomic<int> sleepers_{0};
 };
 
-// Spin (plain loads, bounded) then futex-sleep until *word != value; true if it slept.
-bool wait_while_equal(std::atomic<int>& word, int value, std::atomic<int>& sleepers);
+// Spin (plain loads, for `spin` TSC ticks) then futex-sleep until *word != value; true if it slept.
+bool wait_while_equal(std::atomic<int>& word, int value, std::atomic<int>& sleepers, uint64_t spin);
 void wake_all(std::atomic<int>& word, std::atomic<int>& sleepers);
 
 }  // namespace fastrnn
