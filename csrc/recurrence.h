@@ -95,16 +95,20 @@ constexpr int64_t padded(int64_t n) {
 // Whether forward's time loop also does the input product: each step multiplies [x_t | h_{t-1}]
 // by [kernel; recurrent_kernel] instead of one big product before the loop. The flops are the
 // same; what it saves is writing and re-reading the (T*B, G*H) projection, whose rows the step
-// reads T apart. Measured (LSTM forward): 1.1-1.9x faster when the batch fills the tiles and
-// either x is narrow beside h (D <= H/4) or the stacked weights still fit the cores' L2 (1 MB
-// each); 0.7x at (T, B, D, H) = (100, 64, 512, 512), whose doubled weights no longer fit; 0.67x
-// at batch 1, where each step's product is latency-bound. FASTRNN_FUSE_INPUT=0|1 forces it.
+// reads T apart. What it costs is streaming the larger stacked weights through the cores at
+// every step, which pays when they fit the cores' L2 (1 MB each), or x is narrow beside h (D <=
+// H/4), or enough rows share each weight line (B >= 48). Measured (LSTM inference, after the
+// step barrier stopped sleeping): 1.1-1.9x faster fused at (28, 128, 28, 128), (500, 128, 32,
+// 32), (100, 64, 64, 1024); with D = H = 512, 1.0x at B = 32, 1.07x at 48, 1.15x at 64, 1.07x
+// at 128 (0.88x at B = 16); 0.67x at batch 1, where each step's product is latency-bound.
+// FASTRNN_FUSE_INPUT=0|1 forces it.
 template <typename T>
 inline bool fused_input(const RnnProblem& p, int G) {
   const char* env = std::getenv("FASTRNN_FUSE_INPUT");
   if (env && (std::strcmp(env, "0") == 0 || std::strcmp(env, "1") == 0)) return env[0] == '1';
   const int64_t stacked_bytes = (p.D + p.H) * G * p.H * static_cast<int64_t>(sizeof(T));
-  return p.B >= 2 * kTileRows && (4 * p.D <= p.H || stacked_bytes <= pool_threads() * (int64_t(1) << 20));
+  return p.B >= 2 * kTileRows &&
+         (4 * p.D <= p.H || stacked_bytes <= pool_threads() * (int64_t(1) << 20) || p.B >= 48);
 }
 
 // [kernel; recurrent_kernel] (D + H, N) as the time loop sees it: D = p.D when the input product
