@@ -114,25 +114,19 @@ inline void tile_product_rows(int m, const T* a, int64_t lda, int64_t K, const T
 
 // z (rows, NV * lanes) = a (rows, K) @ panel: row tiles over K in chunks of about 24 KB of the
 // panel, so each chunk is read from L1 by every row tile (the whole panel may only fit L2).
-// Meanwhile the chunk after the current one (the first of `next`, the panel the following call
-// reads, after the last) is prefetched into L2, spread over the row tiles: weights that do not
-// fit the L2 then stream in ahead of use instead of stalling the first row tile of each chunk.
+// (Software prefetch of the next chunk into L2 was dropped in the fourth session: the hardware
+// streamer already follows a panel, and the prefetches cost batch 1, whose weights stay in L2,
+// a third of its forward.)
 template <typename T, int NV>
-inline void panel_product(int64_t rows, const T* a, int64_t lda, int64_t K, const T* panel, T* z, const T* next) {
+inline void panel_product(int64_t rows, const T* a, int64_t lda, int64_t K, const T* panel, T* z) {
   constexpr int W = NV * lanes<T>();
-  constexpr int64_t kLine = 64 / sizeof(T);
   const int64_t per_chunk = std::max<int64_t>(32, 24 * 1024 / (W * static_cast<int64_t>(sizeof(T))));
   const int64_t chunks = (K + per_chunk - 1) / per_chunk;  // 1 when the panel fits L1 already
   const int64_t chunk = chunks <= 2 ? K : (K + chunks - 1) / chunks;
-  const int64_t tiles = (rows + kTileRows - 1) / kTileRows;
   for (int64_t k0 = 0; k0 < K; k0 += chunk) {
     const int64_t kn = std::min(chunk, K - k0);
-    const T* ahead = k0 + kn < K ? panel + (k0 + kn) * W : next;
-    const int64_t ahead_values = (k0 + kn < K ? std::min(chunk, K - k0 - kn) : std::min(chunk, K)) * W;
-    for (int64_t m0 = 0, tile = 0; m0 < rows; m0 += kTileRows, ++tile) {
+    for (int64_t m0 = 0; m0 < rows; m0 += kTileRows) {
       const int m = static_cast<int>(std::min<int64_t>(kTileRows, rows - m0));
-      for (int64_t i = ahead_values * tile / tiles / kLine * kLine; i < ahead_values * (tile + 1) / tiles; i += kLine)
-        __builtin_prefetch(ahead + i, 0, 2);  // into L2
       tile_product_rows<T, NV>(m, a + m0 * lda + k0, lda, kn, panel + k0 * W, z + m0 * W, k0 > 0);
     }
   }

@@ -191,7 +191,7 @@ void forward_through_time(const RnnProblem& p, const PackedPanels<T>& packed, co
           const int64_t pos = p.position(s_ahead, b);
           if (pos >= 0) prefetch_next(p.row(pos, b), q_ahead);
         }
-        panel_product<T, NV>(r1 - r0, h_prev + r0 * ldh, ldh, D + H, packed.panel(q), z, packed.panel(q_ahead));
+        panel_product<T, NV>(r1 - r0, h_prev + r0 * ldh, ldh, D + H, packed.panel(q), z);
         for (int64_t b = r0; b < r1; ++b)
           update(s, b, q, z + (b - r0) * W, h_prev + b * ldh + D, h_next + b * ldh + D);
       }
@@ -252,8 +252,7 @@ void backward_through_time(const RnnProblem& p, int G, const PackedPanels<T>& pa
       // gradient into h_{t-1}: dz_t @ recurrent_kernel^T, kept for running sequences only
       for (int64_t q = q0; q < q1; ++q) {
         const int64_t v0 = q * U, w = std::min<int64_t>(U, H - v0);
-        panel_product<T, NV>(r1 - r0, d + r0 * ldz, ldz, G * H, packed.panel(q), z,
-                             packed.panel(q + 1 < q1 ? q + 1 : q0));
+        panel_product<T, NV>(r1 - r0, d + r0 * ldz, ldz, G * H, packed.panel(q), z);
         for (int64_t b = r0; b < r1; ++b)
           if (p.position(s, b) >= 0) std::copy(z + (b - r0) * U, z + (b - r0) * U + w, dh + b * H + v0);
       }
@@ -331,7 +330,7 @@ inline void narrow_input_gradient(const RnnProblem& p, int G, const T* kernel, c
       T z[kBlock * W];
       for (int64_t r0 = rows * t / n, end = rows * (t + 1) / n; r0 < end; r0 += kBlock) {
         const int64_t m = std::min(kBlock, end - r0);
-        panel_product<T, decltype(NV)::value>(m, dz + r0 * N, N, N, packed.panel(0), z, packed.panel(0));
+        panel_product<T, decltype(NV)::value>(m, dz + r0 * N, N, N, packed.panel(0), z);
         for (int64_t i = 0; i < m; ++i) std::copy(z + i * W, z + i * W + D, dx + (r0 + i) * D);
       }
     };
