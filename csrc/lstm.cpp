@@ -5,6 +5,7 @@
 #include "lstm.h"
 
 #include <algorithm>
+#include <optional>
 #include <vector>
 
 #include "activations.h"
@@ -60,8 +61,8 @@ inline void cell_forward(const RnnProblem& p, const LstmForward<T>& a, const T* 
 }
 
 // One row b and units [u0, u1) at step s, backward: from the carries dh0, dc0 to the gate gradients
-// d (row b of the step's dz, G*H wide, also kept in dz_cache for the weight gradients) and the new
-// cell carry, a vector of units at a time.
+// d (row b of the step's dz, G*H wide, also kept in dz_cache for the weight gradients unless that
+// is null) and the new cell carry, a vector of units at a time.
 template <typename T>
 inline void cell_backward(const RnnProblem& p, const LstmBackward<T>& a, int64_t s, int64_t b, int64_t u0,
                           int64_t u1, T* d, T* dz_cache) {
@@ -71,7 +72,7 @@ inline void cell_backward(const RnnProblem& p, const LstmBackward<T>& a, int64_t
   const int64_t pos = p.position(s, b);
   if (pos < 0) {
     for (int g = 0; g < G; ++g) std::fill(d + g * H + u0, d + g * H + u1, T(0));
-    for (int g = 0; g < G; ++g) std::fill_n(dz_cache + p.row(s, b) * G * H + g * H + u0, u1 - u0, T(0));
+    for (int g = 0; g < G && dz_cache; ++g) std::fill_n(dz_cache + p.row(s, b) * G * H + g * H + u0, u1 - u0, T(0));
     return;
   }
   const int64_t row = p.row(pos, b);
@@ -80,7 +81,7 @@ inline void cell_backward(const RnnProblem& p, const LstmBackward<T>& a, int64_t
   const T* cells = a.cells + row * H;
   const T* cells_prev = prev < 0 ? a.c0 + b * H : a.cells + p.row(prev, b) * H;
   const T* dout = a.d_outputs ? a.d_outputs + row * H : nullptr;
-  T* dz_row = dz_cache + row * G * H;
+  T* dz_row = dz_cache ? dz_cache + row * G * H : nullptr;
   const Activation ra = p.recurrent_activation, act = p.activation;
   for (int64_t u = u0; u < u1; u += L) {
     const int64_t w = std::min<int64_t>(L, u1 - u);
@@ -98,7 +99,7 @@ inline void cell_backward(const RnnProblem& p, const LstmBackward<T>& a, int64_t
     store_lanes(a.dc0 + b * H + u, dc * f, w);
     for (int k = 0; k < G; ++k) {
       store_lanes(d + k * H + u, dgates[k], w);
-      stream_lanes(dz_row + k * H + u, dgates[k], w);
+      if (dz_row) stream_lanes(dz_row + k * H + u, dgates[k], w);
     }
   }
 }
@@ -149,28 +150,38 @@ void lstm_backward(const RnnProblem& p, const LstmBackward<T>& a) {
   else std::fill_n(a.dh0, B * H, T(0));
   if (a.d_c) std::copy(a.d_c, a.d_c + B * H, a.dc0);
   else std::fill_n(a.dc0, B * H, T(0));
-  BackwardScratch<T> scratch(p, G);
+  // by rows, the weight gradients are made inside the time loop (ChunkedGradients); by units, from
+  // dz and [x | h_{t-1} | 1] for all positions after it (BackwardScratch)
+  std::optional<BackwardScratch<T>> scratch;
   if (p.T > 0 && B > 0 && H > 0) {
     PackedPanels<T> packed;
     const LoopSplit split = pack_units(
         p, G * H, H, [&](int64_t k, int64_t u) { return a.recurrent_kernel[u * G * H + k]; }, packed);
+    std::optional<ChunkedGradients<T>> chunked;
+    if (split.by_units) scratch.emplace(p, G);
+    else chunked.emplace(p, G, split.threads, a.x, a.outputs, a.h0, a.kernel, a.dx);
+    T* dz_cache = scratch ? scratch->dz : nullptr;
     auto prefetch_next = [&](int64_t row, int64_t u0, int64_t u1) {
       for (int g = 0; g < G; ++g) {
         prefetch<3>(a.gates + row * G * H + g * H + u0, u1 - u0);
-        prefetch<3>(scratch.dz + row * G * H + g * H + u0, u1 - u0, true);
+        if (dz_cache) prefetch<3>(dz_cache + row * G * H + g * H + u0, u1 - u0, true);
       }
       prefetch<3>(a.cells + row * H + u0, u1 - u0);
       if (a.d_outputs) prefetch<3>(a.d_outputs + row * H + u0, u1 - u0);
     };
     auto cell = [&](int64_t s, int64_t b, int64_t u0, int64_t u1, T* d) {
-      cell_backward(p, a, s, b, u0, u1, d, scratch.dz);
+      cell_backward(p, a, s, b, u0, u1, d, dz_cache);
     };
     with_vectors(packed.vectors, [&](auto NV) {
-      backward_through_time<T, decltype(NV)::value>(p, G, packed, split, a.dh0, cell, prefetch_next);
+      backward_through_time<T, decltype(NV)::value>(p, G, packed, split, a.dh0, cell, prefetch_next,
+                                                    chunked ? &*chunked : nullptr);
     });
+    if (chunked) return chunked->finish(a.dkernel, a.drecurrent_kernel, a.dbias);
+  } else {
+    scratch.emplace(p, G);
   }
-  gather_gradient_inputs(p, a.x, a.outputs, a.h0, scratch.inputs);
-  weight_gradients(p, G, a.kernel, scratch, a.dx, a.dkernel, a.drecurrent_kernel, a.dbias);
+  gather_gradient_inputs(p, a.x, a.outputs, a.h0, scratch->inputs);
+  weight_gradients(p, G, a.kernel, *scratch, a.dx, a.dkernel, a.drecurrent_kernel, a.dbias);
 }
 
 template void lstm_forward<float>(const RnnProblem&, const LstmForward<float>&);

@@ -205,21 +205,139 @@ void forward_through_time(const RnnProblem& p, const PackedPanels<T>& packed, co
   for (int64_t b = 0; b < B; ++b) std::copy(h_last + b * ldh, h_last + b * ldh + H, h_T + b * H);
 }
 
+// dx (T*B, D) = dz (T*B, G*H) @ kernel^T for narrow x (D <= 4 vectors: one panel of packed
+// kernel^T) comes from fastrnn's own kernel: OpenBLAS reaches only ~80 GFLOP/s per core on these
+// few columns (LSTM (28, 128, 28, 128) backward measured 1.04x with it).
+template <typename T>
+inline bool narrow_input(const RnnProblem& p) {
+  return p.D <= 4 * lanes<T>();
+}
+
+// kernel^T (G*H, D) packed as that one panel.
+template <typename T>
+inline void pack_kernel_transposed(const RnnProblem& p, int G, const T* kernel, PackedPanels<T>& packed) {
+  const int64_t N = G * p.H, D = p.D;
+  packed.resize(N, 1, vectors_for_units<T>(D));
+  packed.fill(0, 1, [&](int64_t, int c) { return c < D ? int64_t(c) : int64_t(-1); },
+              [&](int64_t k, int64_t col) { return kernel[col * N + k]; });
+}
+
+// dx rows = dz rows (rows, G*H; row stride ldz) @ kernel^T with the packed panel, in blocks that
+// stay in L1; row i of the product goes to dx + destination(i) * D.
+template <typename T, typename Destination>
+inline void narrow_product(int64_t rows, int64_t D, const T* dz, int64_t ldz, const PackedPanels<T>& kernel_t, T* dx,
+                           Destination destination) {
+  with_vectors(kernel_t.vectors, [&](auto NV) {
+    constexpr int W = decltype(NV)::value * lanes<T>();
+    constexpr int64_t kBlock = 16 * kTileRows;
+    T z[kBlock * W];
+    for (int64_t r0 = 0; r0 < rows; r0 += kBlock) {
+      const int64_t m = std::min(kBlock, rows - r0);
+      panel_product<T, decltype(NV)::value>(m, dz + r0 * ldz, ldz, kernel_t.K, kernel_t.panel(0), z);
+      for (int64_t i = 0; i < m; ++i) std::copy(z + i * W, z + i * W + D, dx + destination(r0 + i) * D);
+    }
+  });
+}
+
+// The weight and input gradients of a backward whose time loop is split by rows, made inside the
+// loop: every few steps each thread multiplies the dz of its rows for those steps, still in its
+// L2, into its own partial [dkernel; drecurrent_kernel; dbias] and into dx. The alternative (the
+// units split's) writes dz for all steps out, gathers [x | h_{t-1} | 1] for all positions, and
+// reads both back after the loop, from memory once they outgrow the caches.
+template <typename T>
+class ChunkedGradients {
+ public:
+  // states: forward's outputs (h per position); initial: h0; dx may be null (not wanted).
+  ChunkedGradients(const RnnProblem& p, int G, int threads, const T* x, const T* states, const T* initial,
+                   const T* kernel, T* dx)
+      : p_(p), N_(G * p.H), K_(p.D + p.H + 1), x_(x), states_(states), initial_(initial), kernel_(kernel), dx_(dx),
+        partials_(threads * K_ * N_, T(0)), buffers_(threads) {
+    if (dx && narrow_input<T>(p) && p.D > 0) pack_kernel_transposed(p, G, kernel, kernel_t_);
+  }
+
+  // Steps per chunk for a thread with `rows` rows: their dz, [x | h_{t-1} | 1] and dx in ~512 KB
+  // (256 KB - 1 MB measured within 3% of each other; 3 MB, past the L2, 5-10% slower).
+  int64_t steps_per_chunk(int64_t rows) const {
+    const int64_t row_bytes = (padded<T>(N_) + K_ + p_.D) * static_cast<int64_t>(sizeof(T));
+    return std::clamp<int64_t>((int64_t(512) << 10) / std::max<int64_t>(1, rows * row_bytes), 1, std::max<int64_t>(p_.T, 1));
+  }
+
+  // Thread t, rows [r0, r1), steps [s0, s1): dz (row stride ldz) holds step s1 - 1's rows first.
+  void add(int t, int64_t s0, int64_t s1, int64_t r0, int64_t r1, const T* dz, int64_t ldz) {
+    const int64_t rows = r1 - r0, n = (s1 - s0) * rows, D = p_.D, H = p_.H, K = K_;
+    Buffers& buf = buffers_[t];
+    buf.inputs.resize(n * K);
+    buf.destination.resize(n);
+    for (int64_t j = 0; j < s1 - s0; ++j) {
+      const int64_t s = s1 - 1 - j;
+      for (int64_t b = r0; b < r1; ++b) {
+        const int64_t i = j * rows + (b - r0), pos = p_.position(s, b);
+        T* in = buf.inputs.data() + i * K;
+        if (pos < 0) {  // ended: dz is zero, and so is this padding position's dx
+          std::fill_n(in, K, T(0));
+          buf.destination[i] = p_.row(s, b);
+          continue;
+        }
+        const int64_t row = p_.row(pos, b), prev = p_.previous_position(pos, b);
+        const T* h = prev < 0 ? initial_ + b * H : states_ + p_.row(prev, b) * H;
+        std::copy(x_ + row * D, x_ + row * D + D, in);
+        std::copy(h, h + H, in + D);
+        in[D + H] = T(1);
+        buf.destination[i] = row;
+      }
+    }
+    gemm<T>(true, false, K, N_, n, T(1), buf.inputs.data(), K, dz, ldz, T(1), partials_.data() + t * K * N_, N_);
+    if (!dx_ || D == 0) return;
+    auto destination = [&](int64_t i) { return buf.destination[i]; };
+    if (kernel_t_.data) return narrow_product(n, D, dz, ldz, kernel_t_, dx_, destination);
+    buf.dx.resize(n * D);
+    gemm<T>(false, true, n, D, N_, T(1), dz, ldz, kernel_, N_, T(0), buf.dx.data(), D);
+    for (int64_t i = 0; i < n; ++i) std::copy(buf.dx.data() + i * D, buf.dx.data() + (i + 1) * D, dx_ + destination(i) * D);
+  }
+
+  // [dkernel; drecurrent_kernel; dbias] = the threads' partials, added in thread order.
+  void finish(T* dkernel, T* drecurrent_kernel, T* dbias) const {
+    const int64_t D = p_.D, H = p_.H, threads = static_cast<int64_t>(buffers_.size());
+    for (int64_t k = 0; k < K_; ++k) {
+      T* dst = k < D ? dkernel + k * N_ : k < D + H ? drecurrent_kernel + (k - D) * N_ : dbias;
+      std::copy(partials_.data() + k * N_, partials_.data() + (k + 1) * N_, dst);
+      for (int64_t t = 1; t < threads; ++t) {
+        const T* src = partials_.data() + (t * K_ + k) * N_;
+        for (int64_t j = 0; j < N_; ++j) dst[j] += src[j];
+      }
+    }
+  }
+
+ private:
+  struct Buffers {  // one thread's, reused chunk after chunk
+    std::vector<T> inputs, dx;
+    std::vector<int64_t> destination;
+  };
+  const RnnProblem& p_;
+  const int64_t N_, K_;
+  const T *x_, *states_, *initial_, *kernel_;
+  T* dx_;
+  std::vector<T> partials_;  // (threads, K, N)
+  std::vector<Buffers> buffers_;
+  PackedPanels<T> kernel_t_;  // kernel^T for narrow x
+};
+
 // The backward time loop shared by the cells, steps last to first. packed holds
 // recurrent_kernel^T (G*H, H) in panels of NV vectors of units (pack_units). dh (B, H) is the
 // running carry: d_h at the start, then the gradient flowing into h_{t-1}. At step s, for each
 // row b and the thread's units [u0, u1), prefetch_next(row, u0, u1) first asks for what the cell
 // reads a few rows later (at the next step's first rows near the end), then cell(s, b, u0, u1,
 // d) turns the carry into row b of the step's dz (d, G*H wide), keeping what else it needs;
-// then dh = dz_t @ recurrent_kernel^T for the running rows. (The input gradient stays one big
-// product after the loop: fused into the step like forward's input product, its few columns
+// then dh = dz_t @ recurrent_kernel^T for the running rows. With chunked (rows split only), each
+// thread keeps its dz for a chunk of steps and hands it to chunked->add when the chunk is done.
+// (The input gradient is not fused into the step like forward's input product: its few columns
 // cost a whole extra panel per step and measured slower.)
 template <typename T, int NV, typename Cell, typename Prefetch>
 void backward_through_time(const RnnProblem& p, int G, const PackedPanels<T>& packed, const LoopSplit& split, T* dh,
-                           Cell cell, Prefetch prefetch_next) {
+                           Cell cell, Prefetch prefetch_next, ChunkedGradients<T>* chunked) {
   const int64_t B = p.B, H = p.H, ldz = padded<T>(G * H);
   constexpr int U = NV * lanes<T>();
-  std::vector<T> dz_step(2 * B * ldz);  // this step's dz, two buffers alternating
+  std::vector<T> dz_step(chunked ? 0 : 2 * B * ldz);  // this step's dz, two buffers alternating
   Barrier barrier(split.threads);
   SoloSwitch solo;
   auto loop = [&](int t, int) {
@@ -228,6 +346,10 @@ void backward_through_time(const RnnProblem& p, int G, const PackedPanels<T>& pa
     int64_t u0 = std::min(H, q0 * U), u1 = std::min(H, q1 * U);
     std::vector<T> tile((r1 - r0) * U);  // the panel's product for this thread's rows
     T* z = tile.data();
+    // with chunked: this thread's dz for steps [chunk_end - chunk_steps, chunk_end), last first
+    const int64_t chunk_steps = chunked ? chunked->steps_per_chunk(r1 - r0) : 0;
+    std::vector<T> chunk(chunk_steps * (r1 - r0) * ldz);
+    int64_t chunk_end = p.T;
     bool was_alone = false;
     for (int64_t s = p.T - 1; s >= 0; --s) {
       const bool alone = split.by_units && solo.active(p.T - 1 - s);
@@ -237,7 +359,8 @@ void backward_through_time(const RnnProblem& p, int G, const PackedPanels<T>& pa
         if (t != 0) return;
         q0 = 0, q1 = packed.panels, u0 = 0, u1 = H;
       }
-      T* d = dz_step.data() + (s % 2) * B * ldz;
+      // row b of this step's dz at d + (b - r0) * ldz
+      T* d = chunked ? chunk.data() + (chunk_end - 1 - s) * (r1 - r0) * ldz : dz_step.data() + (s % 2) * B * ldz;
       // rows ahead: about 32 vectors of cell work, which outlasts a memory access
       const int64_t rows_ahead = std::clamp<int64_t>(32 * lanes<T>() / std::max<int64_t>(u1 - u0, 1), 4, 16);
       for (int64_t b = r0; b < r1 && u1 > u0; ++b) {
@@ -246,15 +369,19 @@ void backward_through_time(const RnnProblem& p, int G, const PackedPanels<T>& pa
         const int64_t b_ahead = same_step ? b + rows_ahead : b + rows_ahead - (r1 - r0);
         const int64_t pos = s_ahead >= 0 && b_ahead < r1 ? p.position(s_ahead, b_ahead) : -1;
         if (pos >= 0) prefetch_next(p.row(pos, b_ahead), u0, u1);
-        cell(s, b, u0, u1, d + b * ldz);
+        cell(s, b, u0, u1, d + (b - r0) * ldz);
       }
       if (split.by_units && !alone && barrier.wait() && s < p.T - 1) solo.request(p.T - 1 - s + 2);  // dz_t first
       // gradient into h_{t-1}: dz_t @ recurrent_kernel^T, kept for running sequences only
       for (int64_t q = q0; q < q1; ++q) {
         const int64_t v0 = q * U, w = std::min<int64_t>(U, H - v0);
-        panel_product<T, NV>(r1 - r0, d + r0 * ldz, ldz, G * H, packed.panel(q), z);
+        panel_product<T, NV>(r1 - r0, d, ldz, G * H, packed.panel(q), z);
         for (int64_t b = r0; b < r1; ++b)
           if (p.position(s, b) >= 0) std::copy(z + (b - r0) * U, z + (b - r0) * U + w, dh + b * H + v0);
+      }
+      if (chunked && (s == 0 || s == chunk_end - chunk_steps)) {
+        chunked->add(t, s, chunk_end, r0, r1, chunk.data(), ldz);
+        chunk_end = s;
       }
     }
   };
@@ -302,15 +429,7 @@ inline void gather_gradient_inputs(const RnnProblem& p, const T* x, const T* sta
   parallel_for_threads(static_cast<int>(std::min<int64_t>(pool_threads(), std::max<int64_t>(p.B, 1))), job);
 }
 
-// dx (T*B, D) = dz (T*B, G*H) @ kernel^T for narrow x (D <= 4 vectors: one panel of packed
-// kernel^T), each thread multiplying a share of the rows in blocks that stay in L2. OpenBLAS
-// reaches only ~80 GFLOP/s per core on these few columns: LSTM (28, 128, 28, 128) backward
-// measured 1.04x with this kernel.
-template <typename T>
-inline bool narrow_input(const RnnProblem& p) {
-  return p.D <= 4 * lanes<T>();
-}
-
+// dx (T*B, D) = dz (T*B, G*H) @ kernel^T for narrow x, each thread a share of the rows.
 template <typename T>
 inline void narrow_input_gradient(const RnnProblem& p, int G, const T* kernel, const T* dz, T* dx) {
   const int64_t rows = p.T * p.B, N = G * p.H, D = p.D;
@@ -319,23 +438,13 @@ inline void narrow_input_gradient(const RnnProblem& p, int G, const T* kernel, c
     return;
   }
   if (rows == 0 || D == 0) return;
-  PackedPanels<T> packed;  // kernel^T (N, D)
-  packed.resize(N, 1, vectors_for_units<T>(D));
-  packed.fill(0, 1, [&](int64_t, int c) { return c < D ? int64_t(c) : int64_t(-1); },
-              [&](int64_t k, int64_t col) { return kernel[col * N + k]; });
-  with_vectors(packed.vectors, [&](auto NV) {
-    constexpr int W = decltype(NV)::value * lanes<T>();
-    auto job = [&](int t, int n) {
-      constexpr int64_t kBlock = 16 * kTileRows;
-      T z[kBlock * W];
-      for (int64_t r0 = rows * t / n, end = rows * (t + 1) / n; r0 < end; r0 += kBlock) {
-        const int64_t m = std::min(kBlock, end - r0);
-        panel_product<T, decltype(NV)::value>(m, dz + r0 * N, N, N, packed.panel(0), z);
-        for (int64_t i = 0; i < m; ++i) std::copy(z + i * W, z + i * W + D, dx + (r0 + i) * D);
-      }
-    };
-    parallel_for_threads(pool_threads(), job);
-  });
+  PackedPanels<T> kernel_t;
+  pack_kernel_transposed(p, G, kernel, kernel_t);
+  auto job = [&](int t, int n) {
+    const int64_t r0 = rows * t / n;
+    narrow_product(rows * (t + 1) / n - r0, D, dz + r0 * N, N, kernel_t, dx, [&](int64_t i) { return r0 + i; });
+  };
+  parallel_for_threads(pool_threads(), job);
 }
 
 // The products after the backward time loop, over all steps at once, with dz (T*B, G*H):

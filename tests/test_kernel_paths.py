@@ -79,7 +79,10 @@ def test_every_path_matches_reference(rng, monkeypatch, simd_level, threads, lev
 @pytest.mark.parametrize("fuse_input", ["0", "1"])
 @pytest.mark.parametrize("cell", ["simple_rnn", "lstm"])
 def test_splits_give_the_same_bits(rng, monkeypatch, threads, fuse_input, cell):
-    # Each recurrent product is one multiply-add chain per element, whoever computes it.
+    # Each recurrent product is one multiply-add chain per element, whoever computes it, so what
+    # the time loops make (outputs, final states, their gradients, dx) has the same bits by rows
+    # or by units. The weight gradients are sums over all positions that the rows split adds up
+    # inside its loop, a chunk of steps per thread, and the units split after it: equal to rounding.
     threads(2)
     monkeypatch.setenv("FASTRNN_FUSE_INPUT", fuse_input)
     x, weights, states, lengths = case(rng, cell, 13, 40, np.float32)
@@ -87,8 +90,43 @@ def test_splits_give_the_same_bits(rng, monkeypatch, threads, fuse_input, cell):
     for split in ("rows", "units"):
         monkeypatch.setenv("FASTRNN_SPLIT", split)
         results[split] = run(cell, x, weights, states, lengths, False, "cpu")
-    for a, b in zip(results["rows"], results["units"]):
-        assert np.array_equal(a, b)
+    fields = ["outputs", *states] + list((fastrnn.ops.LSTMGrads if cell == "lstm" else fastrnn.ops.SimpleRNNGrads)._fields)
+    assert len(fields) == len(results["rows"])
+    for name, a, b in zip(fields, results["rows"], results["units"]):
+        if name in ("kernel", "recurrent_kernel", "bias"):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6, err_msg=name)
+        else:
+            assert np.array_equal(a, b), name
+
+
+@pytest.mark.parametrize("D", [5, 70])
+@pytest.mark.parametrize("cell", ["simple_rnn", "lstm"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_backward_in_chunks_of_steps_matches_reference(rng, monkeypatch, threads, dtype, cell, D):
+    # Split by rows, backward makes the weight gradients and dx a chunk of steps at a time, each
+    # chunk's dz, inputs and dx in ~512 KB per thread: here 3-15 steps of 6-7 rows (G*H = 1000 or
+    # 1200 columns), so 40 steps take several chunks and a shorter last one. D = 5 takes dx from
+    # fastrnn's narrow kernel, D = 70 from BLAS; lengths and reverse leave ended rows in chunks.
+    threads(2)
+    monkeypatch.setenv("FASTRNN_SPLIT", "rows")
+    H = 250 if cell == "lstm" else 1200
+    x, weights, states, lengths = case(rng, cell, 13, H, np.float64, T=40, D=D)
+    c = lambda a: a.astype(dtype)
+    tol = dict(rtol=1e-9, atol=1e-11) if dtype == np.float64 else dict(rtol=2e-3, atol=2e-4)
+    for reverse in (False, True):
+        want = run(cell, x, weights, states, lengths, reverse, "numpy")
+        got = run(cell, c(x), {k: c(v) for k, v in weights.items()}, {k: c(v) for k, v in states.items()},
+                  lengths, reverse, "cpu")
+        for i, (g, w) in enumerate(zip(got, want)):
+            np.testing.assert_allclose(g, w, err_msg=f"result {i}, reverse={reverse}", **tol)
+    out, finals, cache = forward(cell, c(x), {k: c(v) for k, v in weights.items()},
+                                 {k: c(v) for k, v in states.items()}, lengths=lengths)
+    d_out = np.ones_like(out)
+    full = backward(cell, cache, d_out, tuple(np.ones_like(f) for f in finals))
+    part = backward(cell, cache, d_out, tuple(np.ones_like(f) for f in finals), input_gradient=False)
+    assert part.x is None
+    for name in ("kernel", "recurrent_kernel", "bias"):
+        assert np.array_equal(getattr(part, name), getattr(full, name)), name
 
 
 @pytest.mark.parametrize("cell", ["simple_rnn", "lstm"])
