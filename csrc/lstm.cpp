@@ -150,16 +150,16 @@ void lstm_backward(const RnnProblem& p, const LstmBackward<T>& a) {
   else std::fill_n(a.dh0, B * H, T(0));
   if (a.d_c) std::copy(a.d_c, a.d_c + B * H, a.dc0);
   else std::fill_n(a.dc0, B * H, T(0));
-  // by rows, the weight gradients are made inside the time loop (ChunkedGradients); by units, from
-  // dz and [x | h_{t-1} | 1] for all positions after it (BackwardScratch)
+  // the weight gradients are made inside the time loop where ChunkedGradients suits the split, else
+  // from dz and [x | h_{t-1} | 1] for all positions after it (BackwardScratch)
   std::optional<BackwardScratch<T>> scratch;
   if (p.T > 0 && B > 0 && H > 0) {
     PackedPanels<T> packed;
     const LoopSplit split = pack_units(
         p, G * H, H, [&](int64_t k, int64_t u) { return a.recurrent_kernel[u * G * H + k]; }, packed);
     std::optional<ChunkedGradients<T>> chunked;
-    if (split.by_units) scratch.emplace(p, G);
-    else chunked.emplace(p, G, split.threads, a.x, a.outputs, a.h0, a.kernel, a.dx);
+    if (ChunkedGradients<T>::suits(p, G, split)) chunked.emplace(p, G, split.threads, a.x, a.outputs, a.h0, a.kernel, a.dx);
+    else scratch.emplace(p, G);
     T* dz_cache = scratch ? scratch->dz : nullptr;
     auto prefetch_next = [&](int64_t row, int64_t u0, int64_t u1) {
       for (int g = 0; g < G; ++g) {

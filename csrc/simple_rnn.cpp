@@ -74,16 +74,16 @@ void simple_rnn_backward(const RnnProblem& p, const SimpleRnnBackward<T>& a) {
   // dh0 is the running carry: the gradient flowing into the state between steps.
   if (a.d_h) std::copy(a.d_h, a.d_h + B * H, a.dh0);
   else std::fill_n(a.dh0, B * H, T(0));
-  // by rows, the weight gradients are made inside the time loop (ChunkedGradients); by units, from
-  // dz and [x | h_{t-1} | 1] for all positions after it (BackwardScratch)
+  // the weight gradients are made inside the time loop where ChunkedGradients suits the split, else
+  // from dz and [x | h_{t-1} | 1] for all positions after it (BackwardScratch)
   std::optional<BackwardScratch<T>> scratch;
   if (p.T > 0 && B > 0 && H > 0) {
     PackedPanels<T> packed;
     const LoopSplit split =
         pack_units(p, H, H, [&](int64_t k, int64_t u) { return a.recurrent_kernel[u * H + k]; }, packed);
     std::optional<ChunkedGradients<T>> chunked;
-    if (split.by_units) scratch.emplace(p, 1);
-    else chunked.emplace(p, 1, split.threads, a.x, a.outputs, a.h0, a.kernel, a.dx);
+    if (ChunkedGradients<T>::suits(p, 1, split)) chunked.emplace(p, 1, split.threads, a.x, a.outputs, a.h0, a.kernel, a.dx);
+    else scratch.emplace(p, 1);
     T* dz_cache = scratch ? scratch->dz : nullptr;
     auto prefetch_next = [&](int64_t row, int64_t u0, int64_t u1) {
       prefetch<3>(a.outputs + row * H + u0, u1 - u0);

@@ -103,14 +103,14 @@ def test_splits_give_the_same_bits(rng, monkeypatch, threads, fuse_input, cell):
 @pytest.mark.parametrize("cell", ["simple_rnn", "lstm"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_backward_in_chunks_of_steps_matches_reference(rng, monkeypatch, threads, dtype, cell, D):
-    # Split by rows, backward makes the weight gradients and dx a chunk of steps at a time, each
-    # chunk's dz, inputs and dx in ~512 KB per thread: here 3-15 steps of 6-7 rows (G*H = 1000 or
-    # 1200 columns), so 40 steps take several chunks and a shorter last one. D = 5 takes dx from
-    # fastrnn's narrow kernel, D = 70 from BLAS; lengths and reverse leave ended rows in chunks.
+    # Split by rows, with weights whose gradients fit 512 KB, backward makes the weight gradients
+    # and dx a chunk of steps at a time, each chunk's dz, inputs and dx in ~512 KB per thread: here
+    # 3-12 steps of 30 rows, so 40 steps take several chunks and a shorter last one. D = 5 takes dx
+    # from fastrnn's narrow kernel, D = 70 from BLAS; lengths and reverse leave ended rows in chunks.
     threads(2)
     monkeypatch.setenv("FASTRNN_SPLIT", "rows")
-    H = 250 if cell == "lstm" else 1200
-    x, weights, states, lengths = case(rng, cell, 13, H, np.float64, T=40, D=D)
+    H = 64 if cell == "lstm" else 200
+    x, weights, states, lengths = case(rng, cell, 60, H, np.float64, T=40, D=D)
     c = lambda a: a.astype(dtype)
     tol = dict(rtol=1e-9, atol=1e-11) if dtype == np.float64 else dict(rtol=2e-3, atol=2e-4)
     for reverse in (False, True):
