@@ -155,8 +155,7 @@ void lstm_backward(const RnnProblem& p, const LstmBackward<T>& a) {
   std::optional<BackwardScratch<T>> scratch;
   if (p.T > 0 && B > 0 && H > 0) {
     PackedPanels<T> packed;
-    const LoopSplit split = pack_units(
-        p, G * H, H, [&](int64_t k, int64_t u) { return a.recurrent_kernel[u * G * H + k]; }, packed);
+    const LoopSplit split = pack_units(p, G * H, H, Transposed<T>{a.recurrent_kernel, G * H}, packed);
     std::optional<ChunkedGradients<T>> chunked;
     if (ChunkedGradients<T>::suits(p, G, split)) chunked.emplace(p, G, split.threads, a.x, a.outputs, a.h0, a.kernel, a.dx);
     else scratch.emplace(p, G);

@@ -112,27 +112,26 @@ inline bool fused_input(const RnnProblem& p, int G) {
 }
 
 // [kernel; recurrent_kernel] (D + H, N) as the time loop sees it: D = p.D when the input product
-// is fused into the step, else 0 (recurrent_kernel alone).
+// is fused into the step, else 0 (recurrent_kernel alone). Stored by rows (PackedPanels::fill).
 template <typename T>
 struct StackedWeights {
+  static constexpr bool by_rows = true;
   const T* kernel;
   const T* recurrent_kernel;
   int64_t D, N;
-  T operator()(int64_t k, int64_t col) const {
-    return k < D ? kernel[k * N + col] : recurrent_kernel[(k - D) * N + col];
-  }
+  const T* row(int64_t k) const { return k < D ? kernel + k * N : recurrent_kernel + (k - D) * N; }
 };
 
 // Weights packed once per call, by the loop's threads, into `panels` panels of `vectors`
-// vectors: value (k, c) of panel q is value_of(k, column_of(q, c)), or 0 where column_of is
+// vectors: value (k, c) of panel q is source (k, column_of(q, c)), or 0 where column_of is
 // negative. Returns the loop split for that size.
-template <typename T, typename ColumnOf, typename ValueOf>
+template <typename T, typename ColumnOf, typename Source>
 LoopSplit pack_recurrent(const RnnProblem& p, int64_t K, int64_t panels, int vectors, ColumnOf column_of,
-                         ValueOf value_of, PackedPanels<T>& packed) {
+                         const Source& source, PackedPanels<T>& packed) {
   packed.resize(K, panels, vectors);
   const LoopSplit split = loop_split(p.B, packed.panels, packed.bytes());
   auto pack = [&](int t, int n) {
-    packed.fill(packed.panels * t / n, packed.panels * (t + 1) / n, column_of, value_of);
+    packed.fill(packed.panels * t / n, packed.panels * (t + 1) / n, column_of, source);
   };
   parallel_for_threads(split.threads, pack);
   return split;
@@ -140,12 +139,12 @@ LoopSplit pack_recurrent(const RnnProblem& p, int64_t K, int64_t panels, int vec
 
 // Panels of U = vectors * L consecutive columns of a (K, columns) matrix (panel q = columns
 // [q*U, q*U + U)): the stacked weights for SimpleRNN's forward, recurrent_kernel^T for backward.
-template <typename T, typename ValueOf>
-LoopSplit pack_units(const RnnProblem& p, int64_t K, int64_t columns, ValueOf value_of, PackedPanels<T>& packed) {
+template <typename T, typename Source>
+LoopSplit pack_units(const RnnProblem& p, int64_t K, int64_t columns, const Source& source, PackedPanels<T>& packed) {
   const int nv = vectors_for_units<T>(columns);
   const int64_t U = nv * lanes<T>();
   auto column_of = [&](int64_t q, int c) { const int64_t u = q * U + c; return u < columns ? u : -1; };
-  return pack_recurrent(p, K, (columns + U - 1) / U, nv, column_of, value_of, packed);
+  return pack_recurrent(p, K, (columns + U - 1) / U, nv, column_of, source, packed);
 }
 
 // The forward time loop shared by the cells. packed holds the stacked weights (K = D + H rows,
@@ -218,8 +217,7 @@ template <typename T>
 inline void pack_kernel_transposed(const RnnProblem& p, int G, const T* kernel, PackedPanels<T>& packed) {
   const int64_t N = G * p.H, D = p.D;
   packed.resize(N, 1, vectors_for_units<T>(D));
-  packed.fill(0, 1, [&](int64_t, int c) { return c < D ? int64_t(c) : int64_t(-1); },
-              [&](int64_t k, int64_t col) { return kernel[col * N + k]; });
+  packed.fill(0, 1, [&](int64_t, int c) { return c < D ? int64_t(c) : int64_t(-1); }, Transposed<T>{kernel, N});
 }
 
 // dx rows = dz rows (rows, G*H; row stride ldz) @ kernel^T with the packed panel, in blocks that

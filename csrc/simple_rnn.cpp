@@ -80,7 +80,7 @@ void simple_rnn_backward(const RnnProblem& p, const SimpleRnnBackward<T>& a) {
   if (p.T > 0 && B > 0 && H > 0) {
     PackedPanels<T> packed;
     const LoopSplit split =
-        pack_units(p, H, H, [&](int64_t k, int64_t u) { return a.recurrent_kernel[u * H + k]; }, packed);
+        pack_units(p, H, H, Transposed<T>{a.recurrent_kernel, H}, packed);
     std::optional<ChunkedGradients<T>> chunked;
     if (ChunkedGradients<T>::suits(p, 1, split)) chunked.emplace(p, 1, split.threads, a.x, a.outputs, a.h0, a.kernel, a.dx);
     else scratch.emplace(p, 1);
