@@ -2,7 +2,9 @@
 
 Each measurement runs in a fresh process: inputs and weights are made, the peak resident size
 (VmHWM) is reset to the current one (/proc/self/clear_refs), one call runs, and the peak
-minus the resident size before the call is reported. That counts everything the call needs:
+minus the resident size before the call is reported. Free heap pages are returned to the system
+first (malloc_trim): otherwise the call may reuse pages that freed temporaries (the float64
+random inputs) left resident, and its own memory does not show. That counts everything the call needs:
 returned arrays, training caches, scratch, packed weights. A second call in the same process
 shows the steady state (fastrnn reuses its arenas and pooled arrays; PyTorch its allocator's).
 
@@ -15,7 +17,7 @@ import subprocess
 import sys
 
 CHILD = r"""
-import gc, json, sys
+import ctypes, gc, json, sys
 import numpy as np
 T, B, D, H = SHAPE
 lib, mode = sys.argv[1], sys.argv[2]
@@ -58,6 +60,7 @@ else:
 peaks = []
 for _ in range(2):
     gc.collect()
+    ctypes.CDLL("libc.so.6").malloc_trim(0)  # freed heap pages (NumPy temporaries) out of the count
     reset_peak()
     before = status("VmRSS")
     result = call()
