@@ -157,8 +157,10 @@ void lstm_backward(const RnnProblem& p, const LstmBackward<T>& a) {
     PackedPanels<T> packed;
     const LoopSplit split = pack_units(p, G * H, H, Transposed<T>{a.recurrent_kernel, G * H}, packed);
     std::optional<ChunkedGradients<T>> chunked;
-    if (ChunkedGradients<T>::suits(p, G, split)) chunked.emplace(p, G, split.threads, a.x, a.outputs, a.h0, a.kernel, a.dx);
-    else scratch.emplace(p, G);
+    if (ChunkedGradients<T>::suits(p, G, split))
+      chunked.emplace(p, G, split.threads, a.x, a.outputs, a.h0, a.kernel, a.dx);
+    else
+      scratch.emplace(p, G);
     T* dz_cache = scratch ? scratch->dz : nullptr;
     auto prefetch_next = [&](int64_t row, int64_t u0, int64_t u1) {
       for (int g = 0; g < G; ++g) {

@@ -82,8 +82,10 @@ void simple_rnn_backward(const RnnProblem& p, const SimpleRnnBackward<T>& a) {
     const LoopSplit split =
         pack_units(p, H, H, Transposed<T>{a.recurrent_kernel, H}, packed);
     std::optional<ChunkedGradients<T>> chunked;
-    if (ChunkedGradients<T>::suits(p, 1, split)) chunked.emplace(p, 1, split.threads, a.x, a.outputs, a.h0, a.kernel, a.dx);
-    else scratch.emplace(p, 1);
+    if (ChunkedGradients<T>::suits(p, 1, split))
+      chunked.emplace(p, 1, split.threads, a.x, a.outputs, a.h0, a.kernel, a.dx);
+    else
+      scratch.emplace(p, 1);
     T* dz_cache = scratch ? scratch->dz : nullptr;
     auto prefetch_next = [&](int64_t row, int64_t u0, int64_t u1) {
       prefetch<3>(a.outputs + row * H + u0, u1 - u0);

@@ -90,7 +90,8 @@ def test_splits_give_the_same_bits(rng, monkeypatch, threads, fuse_input, cell):
     for split in ("rows", "units"):
         monkeypatch.setenv("FASTRNN_SPLIT", split)
         results[split] = run(cell, x, weights, states, lengths, False, "cpu")
-    fields = ["outputs", *states] + list((fastrnn.ops.LSTMGrads if cell == "lstm" else fastrnn.ops.SimpleRNNGrads)._fields)
+    grads = fastrnn.ops.LSTMGrads if cell == "lstm" else fastrnn.ops.SimpleRNNGrads
+    fields = ["outputs", *states] + list(grads._fields)
     assert len(fields) == len(results["rows"])
     for name, a, b in zip(fields, results["rows"], results["units"]):
         if name in ("kernel", "recurrent_kernel", "bias"):
