@@ -269,16 +269,17 @@ class ChunkedGradients {
     return std::clamp<int64_t>(steps, 1, std::max<int64_t>(p_.T, 1));
   }
 
-  // Thread t, rows [r0, r1), steps [s0, s1): dz (row stride ldz) holds step s1 - 1's rows first.
+  // Thread t, rows [r0, r1), steps [s0, s1): dz (row stride ldz) holds row r0's steps in order,
+  // then row r0 + 1's, ..., so that the positions they gather from and scatter to follow each
+  // other in (B, T, *) arrays (for full sequences in order).
   void add(int t, int64_t s0, int64_t s1, int64_t r0, int64_t r1, const T* dz, int64_t ldz) {
-    const int64_t rows = r1 - r0, n = (s1 - s0) * rows, D = p_.D, H = p_.H, K = K_;
+    const int64_t steps = s1 - s0, n = steps * (r1 - r0), D = p_.D, H = p_.H, K = K_;
     Buffers& buf = buffers_[t];
     buf.inputs.resize(n * K);
     buf.destination.resize(n);
-    for (int64_t j = 0; j < s1 - s0; ++j) {
-      const int64_t s = s1 - 1 - j;
-      for (int64_t b = r0; b < r1; ++b) {
-        const int64_t i = j * rows + (b - r0), pos = p_.position(s, b);
+    for (int64_t b = r0; b < r1; ++b) {
+      for (int64_t s = s0; s < s1; ++s) {
+        const int64_t i = (b - r0) * steps + (s - s0), pos = p_.position(s, b);
         T* in = buf.inputs.data() + i * K;
         if (pos < 0) {  // ended: dz is zero, and so is this padding position's dx
           std::fill_n(in, K, T(0));
@@ -354,10 +355,11 @@ void backward_through_time(const RnnProblem& p, int G, const PackedPanels<T>& pa
     int64_t u0 = std::min(H, q0 * U), u1 = std::min(H, q1 * U);
     std::vector<T> tile((r1 - r0) * U);  // the panel's product for this thread's rows
     T* z = tile.data();
-    // with chunked: this thread's dz for steps [chunk_end - chunk_steps, chunk_end), last first
+    // with chunked: this thread's dz for the steps [chunk_begin, chunk_end) of the current chunk,
+    // row by row and each row's steps in order (as they lie in (B, T, *) arrays)
     const int64_t chunk_steps = chunked ? chunked->steps_per_chunk(r1 - r0) : 0;
     std::vector<T> chunk(chunk_steps * (r1 - r0) * ldz);
-    int64_t chunk_end = p.T;
+    int64_t chunk_end = p.T, chunk_begin = std::max<int64_t>(0, p.T - chunk_steps);
     bool was_alone = false;
     for (int64_t s = p.T - 1; s >= 0; --s) {
       const bool alone = split.by_units && solo.active(p.T - 1 - s);
@@ -367,8 +369,9 @@ void backward_through_time(const RnnProblem& p, int G, const PackedPanels<T>& pa
         if (t != 0) return;
         q0 = 0, q1 = packed.panels, u0 = 0, u1 = H;
       }
-      // row b of this step's dz at d + (b - r0) * ldz
-      T* d = chunked ? chunk.data() + (chunk_end - 1 - s) * (r1 - r0) * ldz : dz_step.data() + ((s % 2) * B + r0) * ldz;
+      // row b of this step's dz at d + (b - r0) * ldd
+      T* d = chunked ? chunk.data() + (s - chunk_begin) * ldz : dz_step.data() + ((s % 2) * B + r0) * ldz;
+      const int64_t ldd = chunked ? (chunk_end - chunk_begin) * ldz : ldz;
       // rows ahead: about 32 vectors of cell work, which outlasts a memory access
       const int64_t rows_ahead = std::clamp<int64_t>(32 * lanes<T>() / std::max<int64_t>(u1 - u0, 1), 4, 16);
       for (int64_t b = r0; b < r1 && u1 > u0; ++b) {
@@ -377,19 +380,19 @@ void backward_through_time(const RnnProblem& p, int G, const PackedPanels<T>& pa
         const int64_t b_ahead = same_step ? b + rows_ahead : b + rows_ahead - (r1 - r0);
         const int64_t pos = s_ahead >= 0 && b_ahead < r1 ? p.position(s_ahead, b_ahead) : -1;
         if (pos >= 0) prefetch_next(p.row(pos, b_ahead), u0, u1);
-        cell(s, b, u0, u1, d + (b - r0) * ldz);
+        cell(s, b, u0, u1, d + (b - r0) * ldd);
       }
       if (split.by_units && !alone && barrier.wait() && s < p.T - 1) solo.request(p.T - 1 - s + 2);  // dz_t first
       // gradient into h_{t-1}: dz_t @ recurrent_kernel^T, kept for running sequences only
       for (int64_t q = q0; q < q1; ++q) {
         const int64_t v0 = q * U, w = std::min<int64_t>(U, H - v0);
-        panel_product<T, NV>(r1 - r0, d, ldz, G * H, packed.panel(q), z);
+        panel_product<T, NV>(r1 - r0, d, ldd, G * H, packed.panel(q), z);
         for (int64_t b = r0; b < r1; ++b)
           if (p.position(s, b) >= 0) std::copy(z + (b - r0) * U, z + (b - r0) * U + w, dh + b * H + v0);
       }
-      if (chunked && (s == 0 || s == chunk_end - chunk_steps)) {
-        chunked->add(t, s, chunk_end, r0, r1, chunk.data(), ldz);
-        chunk_end = s;
+      if (chunked && s == chunk_begin) {
+        chunked->add(t, chunk_begin, chunk_end, r0, r1, chunk.data(), ldz);
+        chunk_end = s, chunk_begin = std::max<int64_t>(0, s - chunk_steps);
       }
     }
   };
