@@ -5,7 +5,6 @@
 #include "lstm.h"
 
 #include <algorithm>
-#include <optional>
 #include <vector>
 
 #include "activations.h"
@@ -150,39 +149,31 @@ void lstm_backward(const RnnProblem& p, const LstmBackward<T>& a) {
   else std::fill_n(a.dh0, B * H, T(0));
   if (a.d_c) std::copy(a.d_c, a.d_c + B * H, a.dc0);
   else std::fill_n(a.dc0, B * H, T(0));
-  // the weight gradients are made inside the time loop where ChunkedGradients suits the split, else
-  // from dz and [x | h_{t-1} | 1] for all positions after it (BackwardScratch)
-  std::optional<BackwardScratch<T>> scratch;
-  if (p.T > 0 && B > 0 && H > 0) {
-    PackedPanels<T> packed;
-    const LoopSplit split = pack_units(p, G * H, H, Transposed<T>{a.recurrent_kernel, G * H}, packed);
-    std::optional<ChunkedGradients<T>> chunked;
-    if (ChunkedGradients<T>::suits(p, G, split))
-      chunked.emplace(p, G, split.threads, a.x, a.outputs, a.h0, a.kernel, a.dx);
-    else
-      scratch.emplace(p, G);
-    T* dz_cache = scratch ? scratch->dz : nullptr;
-    auto prefetch_next = [&](int64_t row, int64_t u0, int64_t u1) {
-      for (int g = 0; g < G; ++g) {
-        prefetch<3>(a.gates + row * G * H + g * H + u0, u1 - u0);
-        if (dz_cache) prefetch<3>(dz_cache + row * G * H + g * H + u0, u1 - u0, true);
-      }
-      prefetch<3>(a.cells + row * H + u0, u1 - u0);
-      if (a.d_outputs) prefetch<3>(a.d_outputs + row * H + u0, u1 - u0);
-    };
-    auto cell = [&](int64_t s, int64_t b, int64_t u0, int64_t u1, T* d) {
-      cell_backward(p, a, s, b, u0, u1, d, dz_cache);
-    };
-    with_vectors(packed.vectors, [&](auto NV) {
-      backward_through_time<T, decltype(NV)::value>(p, G, packed, split, a.dh0, cell, prefetch_next,
-                                                    chunked ? &*chunked : nullptr);
-    });
-    if (chunked) return chunked->finish(a.dkernel, a.drecurrent_kernel, a.dbias);
-  } else {
-    scratch.emplace(p, G);
+  if (p.T == 0 || B == 0 || H == 0) {  // gradients over no steps
+    WeightGradients<T>(p, G, nullptr, a.x, a.outputs, a.h0, a.kernel, a.dx)
+        .finish(a.dkernel, a.drecurrent_kernel, a.dbias);
+    return;
   }
-  gather_gradient_inputs(p, a.x, a.outputs, a.h0, scratch->inputs);
-  weight_gradients(p, G, a.kernel, *scratch, a.dx, a.dkernel, a.drecurrent_kernel, a.dbias);
+  PackedPanels<T> packed;
+  const LoopSplit split = pack_units(p, G * H, H, Transposed<T>{a.recurrent_kernel, G * H}, packed);
+  WeightGradients<T> gradients(p, G, &split, a.x, a.outputs, a.h0, a.kernel, a.dx);
+  T* dz_cache = gradients.dz_cache();
+  auto prefetch_next = [&](int64_t row, int64_t u0, int64_t u1) {
+    for (int g = 0; g < G; ++g) {
+      prefetch<3>(a.gates + row * G * H + g * H + u0, u1 - u0);
+      if (dz_cache) prefetch<3>(dz_cache + row * G * H + g * H + u0, u1 - u0, true);
+    }
+    prefetch<3>(a.cells + row * H + u0, u1 - u0);
+    if (a.d_outputs) prefetch<3>(a.d_outputs + row * H + u0, u1 - u0);
+  };
+  auto cell = [&](int64_t s, int64_t b, int64_t u0, int64_t u1, T* d) {
+    cell_backward(p, a, s, b, u0, u1, d, dz_cache);
+  };
+  with_vectors(packed.vectors, [&](auto NV) {
+    backward_through_time<T, decltype(NV)::value>(p, G, packed, split, a.dh0, cell, prefetch_next,
+                                                  gradients.chunked());
+  });
+  gradients.finish(a.dkernel, a.drecurrent_kernel, a.dbias);
 }
 
 template void lstm_forward<float>(const RnnProblem&, const LstmForward<float>&);

@@ -8,6 +8,7 @@
 #include <climits>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <vector>
 
 #include "blas.h"
@@ -472,6 +473,40 @@ inline void weight_gradients(const RnnProblem& p, int G, const T* kernel, const 
   std::copy(scratch.dw + p.D * N, scratch.dw + (p.D + p.H) * N, drecurrent_kernel);
   std::copy(scratch.dw + (p.D + p.H) * N, scratch.dw + K * N, dbias);
 }
+
+// How one backward call makes its weight gradients and dx: inside the time loop, a chunk of
+// steps at a time, where ChunkedGradients suits the loop's split, else after it from dz and
+// [x | h_{t-1} | 1] for all positions (BackwardScratch; also for empty problems, split null).
+// The cells keep each position's dz in dz_cache() unless that is null.
+template <typename T>
+class WeightGradients {
+ public:
+  WeightGradients(const RnnProblem& p, int G, const LoopSplit* split, const T* x, const T* outputs, const T* h0,
+                  const T* kernel, T* dx)
+      : p_(p), G_(G), x_(x), outputs_(outputs), h0_(h0), kernel_(kernel), dx_(dx) {
+    if (split && ChunkedGradients<T>::suits(p, G, *split))
+      chunked_.emplace(p, G, split->threads, x, outputs, h0, kernel, dx);
+    else
+      scratch_.emplace(p, G);
+  }
+  T* dz_cache() const { return scratch_ ? scratch_->dz : nullptr; }
+  ChunkedGradients<T>* chunked() { return chunked_ ? &*chunked_ : nullptr; }
+
+  // After the time loop: the chunks' partials added up, or the products over all positions.
+  void finish(T* dkernel, T* drecurrent_kernel, T* dbias) {
+    if (chunked_) return chunked_->finish(dkernel, drecurrent_kernel, dbias);
+    gather_gradient_inputs(p_, x_, outputs_, h0_, scratch_->inputs);
+    weight_gradients(p_, G_, kernel_, *scratch_, dx_, dkernel, drecurrent_kernel, dbias);
+  }
+
+ private:
+  const RnnProblem& p_;
+  const int G_;
+  const T *x_, *outputs_, *h0_, *kernel_;
+  T* dx_;
+  std::optional<ChunkedGradients<T>> chunked_;
+  std::optional<BackwardScratch<T>> scratch_;
+};
 
 }  // namespace FASTRNN_ISA
 }  // namespace fastrnn

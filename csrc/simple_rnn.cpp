@@ -5,7 +5,6 @@
 #include "simple_rnn.h"
 
 #include <algorithm>
-#include <optional>
 #include <vector>
 
 #include "activations.h"
@@ -74,54 +73,45 @@ void simple_rnn_backward(const RnnProblem& p, const SimpleRnnBackward<T>& a) {
   // dh0 is the running carry: the gradient flowing into the state between steps.
   if (a.d_h) std::copy(a.d_h, a.d_h + B * H, a.dh0);
   else std::fill_n(a.dh0, B * H, T(0));
-  // the weight gradients are made inside the time loop where ChunkedGradients suits the split, else
-  // from dz and [x | h_{t-1} | 1] for all positions after it (BackwardScratch)
-  std::optional<BackwardScratch<T>> scratch;
-  if (p.T > 0 && B > 0 && H > 0) {
-    PackedPanels<T> packed;
-    const LoopSplit split =
-        pack_units(p, H, H, Transposed<T>{a.recurrent_kernel, H}, packed);
-    std::optional<ChunkedGradients<T>> chunked;
-    if (ChunkedGradients<T>::suits(p, 1, split))
-      chunked.emplace(p, 1, split.threads, a.x, a.outputs, a.h0, a.kernel, a.dx);
-    else
-      scratch.emplace(p, 1);
-    T* dz_cache = scratch ? scratch->dz : nullptr;
-    auto prefetch_next = [&](int64_t row, int64_t u0, int64_t u1) {
-      prefetch<3>(a.outputs + row * H + u0, u1 - u0);
-      if (dz_cache) prefetch<3>(dz_cache + row * H + u0, u1 - u0, true);
-      if (a.d_outputs) prefetch<3>(a.d_outputs + row * H + u0, u1 - u0);
-    };
-    // through h_t = act(z_t): dz = (carry + d_outputs) * act'
-    auto cell = [&](int64_t s, int64_t b, int64_t u0, int64_t u1, T* d) {
-      const int64_t w = u1 - u0, pos = p.position(s, b);
-      T* dzb = d + u0;
-      if (pos < 0) {
-        std::fill_n(dzb, w, T(0));
-        if (dz_cache) std::fill_n(dz_cache + p.row(s, b) * H + u0, w, T(0));
-        return;
-      }
-      const int64_t row = p.row(pos, b);
-      const T* carry = a.dh0 + b * H + u0;
-      if (a.d_outputs) {
-        const T* dout = a.d_outputs + row * H + u0;
-        for (int64_t j = 0; j < w; ++j) dzb[j] = carry[j] + dout[j];
-      } else {
-        std::copy(carry, carry + w, dzb);
-      }
-      times_derivative(dzb, a.outputs + row * H + u0, w, p.activation);
-      if (dz_cache) std::copy(dzb, dzb + w, dz_cache + row * H + u0);
-    };
-    with_vectors(packed.vectors, [&](auto NV) {
-      backward_through_time<T, decltype(NV)::value>(p, 1, packed, split, a.dh0, cell, prefetch_next,
-                                                    chunked ? &*chunked : nullptr);
-    });
-    if (chunked) return chunked->finish(a.dkernel, a.drecurrent_kernel, a.dbias);
-  } else {
-    scratch.emplace(p, 1);
+  if (p.T == 0 || B == 0 || H == 0) {  // gradients over no steps
+    WeightGradients<T>(p, 1, nullptr, a.x, a.outputs, a.h0, a.kernel, a.dx)
+        .finish(a.dkernel, a.drecurrent_kernel, a.dbias);
+    return;
   }
-  gather_gradient_inputs(p, a.x, a.outputs, a.h0, scratch->inputs);
-  weight_gradients(p, 1, a.kernel, *scratch, a.dx, a.dkernel, a.drecurrent_kernel, a.dbias);
+  PackedPanels<T> packed;
+  const LoopSplit split = pack_units(p, H, H, Transposed<T>{a.recurrent_kernel, H}, packed);
+  WeightGradients<T> gradients(p, 1, &split, a.x, a.outputs, a.h0, a.kernel, a.dx);
+  T* dz_cache = gradients.dz_cache();
+  auto prefetch_next = [&](int64_t row, int64_t u0, int64_t u1) {
+    prefetch<3>(a.outputs + row * H + u0, u1 - u0);
+    if (dz_cache) prefetch<3>(dz_cache + row * H + u0, u1 - u0, true);
+    if (a.d_outputs) prefetch<3>(a.d_outputs + row * H + u0, u1 - u0);
+  };
+  // through h_t = act(z_t): dz = (carry + d_outputs) * act'
+  auto cell = [&](int64_t s, int64_t b, int64_t u0, int64_t u1, T* d) {
+    const int64_t w = u1 - u0, pos = p.position(s, b);
+    T* dzb = d + u0;
+    if (pos < 0) {
+      std::fill_n(dzb, w, T(0));
+      if (dz_cache) std::fill_n(dz_cache + p.row(s, b) * H + u0, w, T(0));
+      return;
+    }
+    const int64_t row = p.row(pos, b);
+    const T* carry = a.dh0 + b * H + u0;
+    if (a.d_outputs) {
+      const T* dout = a.d_outputs + row * H + u0;
+      for (int64_t j = 0; j < w; ++j) dzb[j] = carry[j] + dout[j];
+    } else {
+      std::copy(carry, carry + w, dzb);
+    }
+    times_derivative(dzb, a.outputs + row * H + u0, w, p.activation);
+    if (dz_cache) std::copy(dzb, dzb + w, dz_cache + row * H + u0);
+  };
+  with_vectors(packed.vectors, [&](auto NV) {
+    backward_through_time<T, decltype(NV)::value>(p, 1, packed, split, a.dh0, cell, prefetch_next,
+                                                  gradients.chunked());
+  });
+  gradients.finish(a.dkernel, a.drecurrent_kernel, a.dbias);
 }
 
 template void simple_rnn_forward<float>(const RnnProblem&, const SimpleRnnForward<float>&);
