@@ -146,8 +146,9 @@ py::tuple lstm_forward_t(const py::array& x, const py::object& kernel, const py:
   auto outputs = empty<T>(sequence_shape(p, H));
   auto h_T = empty<T>({p.B, H});
   auto c_T = empty<T>({p.B, H});
-  auto [gates, gates_ptr] = optional_array<T>(training, sequence_shape(p, 4 * H));  // the training cache
-  auto [cells, cells_ptr] = optional_array<T>(training, sequence_shape(p, H));
+  // the training cache, time-major whatever x's layout (lstm.cpp cache_row)
+  auto [gates, gates_ptr] = optional_array<T>(training, {p.T, p.B, 4 * H});
+  auto [cells, cells_ptr] = optional_array<T>(training, {p.T, p.B, H});
   LstmForward<T> a{input<T>(x, p.T * p.B * p.D, "x"), input<T>(kernel, p.D * 4 * H, "kernel"),
                    input<T>(recurrent_kernel, H * 4 * H, "recurrent_kernel"), input<T>(bias, 4 * H, "bias"),
                    input<T>(h0, p.B * H, "h0"), input<T>(c0, p.B * H, "c0"), outputs.mutable_data(),
@@ -166,7 +167,7 @@ py::tuple lstm_backward_t(const py::array& x, const py::object& kernel, const py
                           const py::object& gates, const py::object& cells, const py::object& lengths,
                           int activation, int recurrent_activation, bool reverse, bool time_major,
                           const py::object& d_outputs, const py::object& d_h, const py::object& d_c,
-                          bool input_gradient) {
+                          bool input_gradient, bool caches_time_major) {
   const int64_t H = py::cast<py::array>(h0).shape(1);
   const RnnProblem p = problem(x, H, lengths, activation, recurrent_activation, reverse, time_major);
   auto [dx, dx_ptr] = optional_array<T>(input_gradient, sequence_shape(p, p.D));
@@ -182,7 +183,7 @@ py::tuple lstm_backward_t(const py::array& x, const py::object& kernel, const py
                     input<T>(gates, 4 * seq, "gates"), input<T>(cells, seq, "cells"),
                     input<T>(d_outputs, seq, "d_outputs"), input<T>(d_h, p.B * H, "d_h"),
                     input<T>(d_c, p.B * H, "d_c"), dx_ptr, dh0.mutable_data(), dc0.mutable_data(),
-                    dkernel.mutable_data(), drecurrent.mutable_data(), dbias.mutable_data()};
+                    dkernel.mutable_data(), drecurrent.mutable_data(), dbias.mutable_data(), caches_time_major};
   if (!a.gates || !a.cells) throw std::invalid_argument("_core: lstm_backward needs the training cache");
   {
     py::gil_scoped_release release;
@@ -248,11 +249,11 @@ PYBIND11_MODULE(_core, m) {
   m.def("lstm_backward", [](const py::array& x, py::object k, py::object rk, py::object h0, py::object c0,
                             py::object out, py::object gates, py::object cells, py::object lengths, int act,
                             int ract, bool reverse, bool time_major, py::object dout, py::object dh,
-                            py::object dc, bool dx) {
+                            py::object dc, bool dx, bool caches_time_major) {
     return is_float32(x) ? lstm_backward_t<float>(x, k, rk, h0, c0, out, gates, cells, lengths, act, ract, reverse,
-                                                  time_major, dout, dh, dc, dx)
+                                                  time_major, dout, dh, dc, dx, caches_time_major)
                          : lstm_backward_t<double>(x, k, rk, h0, c0, out, gates, cells, lengths, act, ract,
-                                                   reverse, time_major, dout, dh, dc, dx);
+                                                   reverse, time_major, dout, dh, dc, dx, caches_time_major);
   });
   m.def("matmul", [](const py::array& a, const py::array& b, bool transpose_a, bool transpose_b) {
     return is_float32(a) ? py::object(matmul_t<float>(a, b, transpose_a, transpose_b))

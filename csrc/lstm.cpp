@@ -17,6 +17,14 @@ namespace FASTRNN_ISA {
 namespace {
 constexpr int G = 4;  // gates i, f, c, o
 
+// The row of the gate and cell caches for position pos of sequence b: this backend writes them
+// time-major whatever x's layout, so that a step's rows follow each other (backward reads five
+// per-position rows per step; (B, T, *) rows lie T apart). Caches made by other backends are in
+// x's layout.
+inline int64_t cache_row(const RnnProblem& p, bool time_major_caches, int64_t pos, int64_t b) {
+  return time_major_caches ? pos * p.B + b : p.row(pos, b);
+}
+
 // One row b and the units [u0, u0 + w) at step s: z (G, L) holds the tile's h_{t-1} @ recurrent_kernel
 // (plus x_t @ kernel when projection is null: the input product fused into the step). With
 // stream_outputs, outputs bypass the caches too (stream_lanes).
@@ -54,8 +62,9 @@ inline void cell_forward(const RnnProblem& p, const LstmForward<T>& a, const T* 
   else store_lanes(a.outputs + row * H + u0, h, w);
   store_lanes(h_next + u0, h, w);
   if (a.gates) {  // the activated gates and c_t, for backward
-    for (int g = 0; g < G; ++g) stream_lanes(a.gates + row * G * H + g * H + u0, gate[g], w);
-    stream_lanes(a.cells + row * H + u0, c, w);
+    const int64_t cached = cache_row(p, true, pos, b);
+    for (int g = 0; g < G; ++g) stream_lanes(a.gates + cached * G * H + g * H + u0, gate[g], w);
+    stream_lanes(a.cells + cached * H + u0, c, w);
   }
 }
 
@@ -76,9 +85,10 @@ inline void cell_backward(const RnnProblem& p, const LstmBackward<T>& a, int64_t
   }
   const int64_t row = p.row(pos, b);
   const int64_t prev = p.previous_position(pos, b);
-  const T* gates = a.gates + row * G * H;
-  const T* cells = a.cells + row * H;
-  const T* cells_prev = prev < 0 ? a.c0 + b * H : a.cells + p.row(prev, b) * H;
+  const int64_t cached = cache_row(p, a.caches_time_major, pos, b);
+  const T* gates = a.gates + cached * G * H;
+  const T* cells = a.cells + cached * H;
+  const T* cells_prev = prev < 0 ? a.c0 + b * H : a.cells + cache_row(p, a.caches_time_major, prev, b) * H;
   const T* dout = a.d_outputs ? a.d_outputs + row * H : nullptr;
   T* dz_row = dz_cache ? dz_cache + row * G * H : nullptr;
   const Activation ra = p.recurrent_activation, act = p.activation;
@@ -112,10 +122,11 @@ void lstm_forward(const RnnProblem& p, const LstmForward<T>& a) {
   std::copy(a.c0, a.c0 + B * H, a.c_T);  // c_T is the running cell state
   if (p.T == 0 || B == 0 || H == 0) return;
   // x @ kernel for all steps unless the step does it; in training the projection becomes the
-  // gate cache, row by row.
+  // gate cache, row by row, where their rows coincide (x time-major, or a batch of one).
   const bool fused = fused_input<T>(p, G);
-  Scratch workspace(a.gates || fused ? 0 : p.T * B * G * H * sizeof(T));
-  T* projection = fused ? nullptr : a.gates ? a.gates : workspace.as<T>();
+  const bool in_cache = a.gates && (p.time_major || B == 1);
+  Scratch workspace(fused || in_cache ? 0 : p.T * B * G * H * sizeof(T));
+  T* projection = fused ? nullptr : in_cache ? a.gates : workspace.as<T>();
   if (!fused) input_projection(p, G, a.x, a.kernel, projection);
   // [kernel;] recurrent_kernel packed: panel q = units [q*L, q*L + L) of gates i, f, c, o
   PackedPanels<T> packed;
@@ -124,16 +135,19 @@ void lstm_forward(const RnnProblem& p, const LstmForward<T>& a) {
       p, weights.D + H, (H + L - 1) / L, G,
       [&](int64_t q, int c) { const int64_t u = q * L + c % L; return u < H ? (c / L) * H + u : -1; }, weights,
       packed);
-  T* gates = projection ? projection : a.gates;  // read (projection) or only written (gate cache)
   // outputs larger than the cores' L2s would not stay cached for their next reader anyway:
   // streamed, inference at (500, 128, 32, 32) measured 1.24x (1.05x at (28, 128, 28, 128), whose
   // 1.8 MB of outputs are kept cached for the layer that reads them next)
   const bool stream_outputs = p.T * B * H * static_cast<int64_t>(sizeof(T)) > pool_threads() * (int64_t(2) << 20);
-  auto prefetch_next = [&](int64_t row, int64_t q) {
+  auto prefetch_next = [&](int64_t pos, int64_t b, int64_t q) {
+    const int64_t row = p.row(pos, b), cached = cache_row(p, true, pos, b);
     const int64_t u0 = q * L, w = std::min<int64_t>(L, H - u0);
-    for (int g = 0; g < G && gates; ++g) prefetch<2>(gates + row * G * H + g * H + u0, w, a.gates != nullptr);
+    for (int g = 0; g < G; ++g) {
+      if (projection) prefetch<2>(projection + row * G * H + g * H + u0, w, projection == a.gates);
+      if (a.gates && projection != a.gates) prefetch<2>(a.gates + cached * G * H + g * H + u0, w, true);
+    }
     prefetch<2>(a.outputs + row * H + u0, w, true);
-    if (a.cells) prefetch<2>(a.cells + row * H + u0, w, true);
+    if (a.cells) prefetch<2>(a.cells + cached * H + u0, w, true);
   };
   auto update = [&](int64_t s, int64_t b, int64_t q, const T* z, const T* h_prev, T* h_next) {
     cell_forward(p, a, projection, stream_outputs, s, b, q * L, std::min<int64_t>(L, H - q * L), z, h_prev, h_next);
@@ -158,12 +172,13 @@ void lstm_backward(const RnnProblem& p, const LstmBackward<T>& a) {
   const LoopSplit split = pack_units(p, G * H, H, Transposed<T>{a.recurrent_kernel, G * H}, packed);
   WeightGradients<T> gradients(p, G, &split, a.x, a.outputs, a.h0, a.kernel, a.dx);
   T* dz_cache = gradients.dz_cache();
-  auto prefetch_next = [&](int64_t row, int64_t u0, int64_t u1) {
+  auto prefetch_next = [&](int64_t pos, int64_t b, int64_t u0, int64_t u1) {
+    const int64_t row = p.row(pos, b), cached = cache_row(p, a.caches_time_major, pos, b);
     for (int g = 0; g < G; ++g) {
-      prefetch<3>(a.gates + row * G * H + g * H + u0, u1 - u0);
+      prefetch<3>(a.gates + cached * G * H + g * H + u0, u1 - u0);
       if (dz_cache) prefetch<3>(dz_cache + row * G * H + g * H + u0, u1 - u0, true);
     }
-    prefetch<3>(a.cells + row * H + u0, u1 - u0);
+    prefetch<3>(a.cells + cached * H + u0, u1 - u0);
     if (a.d_outputs) prefetch<3>(a.d_outputs + row * H + u0, u1 - u0);
   };
   auto cell = [&](int64_t s, int64_t b, int64_t u0, int64_t u1, T* d) {

@@ -19,9 +19,9 @@ struct LstmForward {
   T* outputs;                 // (B,T,H) or (T,B,H): h_t per position; 0 past a length
   T* h_T;                     // (B,H)
   T* c_T;                     // (B,H)
-  T* gates;                   // (B,T,4H) or (T,B,4H): activated i, f, g, o per position, kept
-                              // for backward; null for inference (a workspace is used)
-  T* cells;                   // like outputs: c_t per position, for backward; null for inference
+  T* gates;                   // (T,B,4H): activated i, f, g, o per position, kept for backward;
+                              // null for inference. Time-major whatever x's layout (CPU kernels)
+  T* cells;                   // (T,B,H): c_t per position, for backward; null for inference
 };
 
 template <typename T>
@@ -43,6 +43,7 @@ struct LstmBackward {
   T* dkernel;                 // (D,4H)
   T* drecurrent_kernel;       // (H,4H)
   T* dbias;                   // (4H,)
+  bool caches_time_major = false;  // gates and cells (T,B,*) (the CPU forward's), else like x
 };
 
 #define FASTRNN_DECLARE_LSTM(isa)                                    \

@@ -150,8 +150,8 @@ LoopSplit pack_units(const RnnProblem& p, int64_t K, int64_t columns, const Sour
 
 // The forward time loop shared by the cells. packed holds the stacked weights (K = D + H rows,
 // D = 0 unless x_fused is given) in panels of NV vectors. At step s each thread multiplies its
-// rows of [x_t | h_{t-1}] by each of its panels q, first calling prefetch_next(row, q') for each
-// position row the update of its next panel q' will read (the first panel of the next step
+// rows of [x_t | h_{t-1}] by each of its panels q, first calling prefetch_next(pos, b, q') for
+// each position pos and row b the update of its next panel q' will read (the first panel of the next step
 // after the last), then update(s, b, q, z, h_prev, h_next) for each row b: the fused update of
 // row b of the panel's product z, with h_prev and h_next row b of h_{t-1} and h_t. h_T gets the
 // last state.
@@ -189,7 +189,7 @@ void forward_through_time(const RnnProblem& p, const PackedPanels<T>& packed, co
         const int64_t s_ahead = q + 1 < q1 ? s : s + 1, q_ahead = q + 1 < q1 ? q + 1 : q0;
         for (int64_t b = r0; b < r1 && s_ahead < p.T; ++b) {
           const int64_t pos = p.position(s_ahead, b);
-          if (pos >= 0) prefetch_next(p.row(pos, b), q_ahead);
+          if (pos >= 0) prefetch_next(pos, b, q_ahead);
         }
         panel_product<T, NV>(r1 - r0, h_prev + r0 * ldh, ldh, D + H, packed.panel(q), z);
         for (int64_t b = r0; b < r1; ++b)
@@ -335,8 +335,8 @@ class ChunkedGradients {
 // The backward time loop shared by the cells, steps last to first. packed holds
 // recurrent_kernel^T (G*H, H) in panels of NV vectors of units (pack_units). dh (B, H) is the
 // running carry: d_h at the start, then the gradient flowing into h_{t-1}. At step s, for each
-// row b and the thread's units [u0, u1), prefetch_next(row, u0, u1) first asks for what the cell
-// reads a few rows later (at the next step's first rows near the end), then cell(s, b, u0, u1,
+// row b and the thread's units [u0, u1), prefetch_next(pos, b', u0, u1) first asks for what the
+// cell reads a few rows later (at the next step's first rows near the end), then cell(s, b, u0, u1,
 // d) turns the carry into row b of the step's dz (d, G*H wide), keeping what else it needs;
 // then dh = dz_t @ recurrent_kernel^T for the running rows. With chunked (rows split only), each
 // thread keeps its dz for a chunk of steps and hands it to chunked->add when the chunk is done.
@@ -380,7 +380,7 @@ void backward_through_time(const RnnProblem& p, int G, const PackedPanels<T>& pa
         const int64_t s_ahead = same_step ? s : s - 1;
         const int64_t b_ahead = same_step ? b + rows_ahead : b + rows_ahead - (r1 - r0);
         const int64_t pos = s_ahead >= 0 && b_ahead < r1 ? p.position(s_ahead, b_ahead) : -1;
-        if (pos >= 0) prefetch_next(p.row(pos, b_ahead), u0, u1);
+        if (pos >= 0) prefetch_next(pos, b_ahead, u0, u1);
         cell(s, b, u0, u1, d + (b - r0) * ldd);
       }
       if (split.by_units && !alone && barrier.wait() && s < p.T - 1) solo.request(p.T - 1 - s + 2);  // dz_t first

@@ -27,8 +27,8 @@ void simple_rnn_forward(const RnnProblem& p, const SimpleRnnForward<T>& a) {
   const StackedWeights<T> weights{a.kernel, a.recurrent_kernel, fused ? p.D : 0, H};
   const LoopSplit split = pack_units(p, weights.D + H, H, weights, packed);
   const int64_t U = packed.width;
-  auto prefetch_next = [&](int64_t row, int64_t q) {
-    const int64_t u0 = q * U, w = std::min<int64_t>(U, H - u0);
+  auto prefetch_next = [&](int64_t pos, int64_t b, int64_t q) {
+    const int64_t row = p.row(pos, b), u0 = q * U, w = std::min<int64_t>(U, H - u0);
     if (projection) prefetch<2>(projection + row * H + u0, w);
     prefetch<2>(a.outputs + row * H + u0, w, true);
   };
@@ -82,7 +82,8 @@ void simple_rnn_backward(const RnnProblem& p, const SimpleRnnBackward<T>& a) {
   const LoopSplit split = pack_units(p, H, H, Transposed<T>{a.recurrent_kernel, H}, packed);
   WeightGradients<T> gradients(p, 1, &split, a.x, a.outputs, a.h0, a.kernel, a.dx);
   T* dz_cache = gradients.dz_cache();
-  auto prefetch_next = [&](int64_t row, int64_t u0, int64_t u1) {
+  auto prefetch_next = [&](int64_t pos, int64_t b, int64_t u0, int64_t u1) {
+    const int64_t row = p.row(pos, b);
     prefetch<3>(a.outputs + row * H + u0, u1 - u0);
     if (dz_cache) prefetch<3>(dz_cache + row * H + u0, u1 - u0, true);
     if (a.d_outputs) prefetch<3>(a.d_outputs + row * H + u0, u1 - u0);

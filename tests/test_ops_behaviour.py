@@ -35,14 +35,29 @@ def test_unknown_backend_is_refused():
         ops.simple_rnn_forward(np.zeros((1, 1, 1)), np.zeros((1, 1)), np.zeros((1, 1)), np.zeros(1), backend="gpu")
 
 
-def test_caches_are_interchangeable_between_backends(rng):
-    x, w, s = make_problem(rng, "lstm", 3, 6, 4, 5)
-    out, (h, c), cache = ops.lstm_forward(x, **w, **s, backend="numpy")
+@pytest.mark.parametrize("time_major", [False, True])
+@pytest.mark.parametrize("made_on", ["cpu", "numpy"])
+def test_caches_are_interchangeable_between_backends(rng, made_on, time_major):
+    # The cpu backend keeps the LSTM gates and cells time-major whatever x's layout
+    # (caches_time_major); the numpy backend in x's layout. Either backward reads either cache.
+    x, w, s = make_problem(rng, "lstm", 3, 6, 4, 5, time_major=time_major)
+    kw = dict(lengths=np.array([6, 2, 4]), reverse=True, time_major=time_major)
+    out, (h, c), cache = ops.lstm_forward(x, **w, **s, **kw, backend=made_on)
+    assert cache.caches_time_major == (made_on == "cpu")
+    assert cache.gates.shape == ((6, 3, 20) if made_on == "cpu" or time_major else (3, 6, 20))
     d = np.ones_like(out)
-    a = ops.lstm_backward(cache, d)  # runs on numpy, the cache's backend
-    b = ops.lstm_backward(cache, d, backend="cpu")
-    for ga, gb in zip(a, b):
-        np.testing.assert_allclose(ga, gb, rtol=1e-10, atol=1e-12)
+    a = ops.lstm_backward(cache, d)  # runs on the cache's backend
+    for other in ("cpu", "numpy"):
+        b = ops.lstm_backward(cache, d, backend=other)
+        for ga, gb in zip(a, b):
+            np.testing.assert_allclose(ga, gb, rtol=1e-10, atol=1e-12)
+    _, _, reference = ops.lstm_forward(x, **w, **s, **kw, backend="numpy")
+    for layout in (False, True):
+        for mine, want in zip(cache.lstm_caches(layout), reference.lstm_caches(layout)):
+            running = np.arange(6)[:, None] < kw["lengths"][None, :]  # (T, B): positions computed
+            if not (layout or time_major):
+                running = running.T
+            np.testing.assert_allclose(mine[running], want[running], rtol=1e-12, atol=1e-13)
 
 
 # --- determinism ------------------------------------------------------------------------

@@ -51,6 +51,7 @@ def lstm_forward(x, kernel, recurrent_kernel, bias, h0=None, c0=None, *, activat
     if not training:
         return outputs, (h, c), None
     call.backend, call.outputs, call.gates, call.cells = "cpu", saved, gates, cells  # saved: a copy of outputs
+    call.caches_time_major = True  # gates and cells are (T, B, *): the C++ backward reads them by steps
     return outputs, (h, c), call
 
 
@@ -59,5 +60,6 @@ def lstm_backward(cache, d_outputs=None, d_h=None, d_c=None, *, input_gradient=T
     c = cache
     grads = _core.lstm_backward(c.x, c.kernel, c.recurrent_kernel, c.h0, c.c0, c.outputs, c.gates, c.cells,
                                 c.lengths, _code(c.activation), _code(c.recurrent_activation), c.reverse,
-                                c.time_major, d_outputs, states["d_h"], states["d_c"], input_gradient)
+                                c.time_major, d_outputs, states["d_h"], states["d_c"], input_gradient,
+                                c.caches_time_major)
     return LSTMGrads(*grads)

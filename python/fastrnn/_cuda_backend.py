@@ -307,8 +307,13 @@ def _backward(cell, kind, cache: RNNCall, d_outputs, states: dict):
     dtype = np.dtype(cache.x.dtype) if numpy_kind else kind.dtype(cache.x)
     upload = kind.upload if numpy_kind else (lambda a: a)
     maybe = lambda a: None if a is None else upload(a)
-    names = ["x", "kernel", "recurrent_kernel", "h0", "outputs"] + (["c0", "gates", "cells"] if cell == "lstm" else [])
+    names = ["x", "kernel", "recurrent_kernel", "h0", "outputs"] + (["c0"] if cell == "lstm" else [])
     inputs = {name: upload(getattr(cache, name)) for name in names}
+    if cell == "lstm":  # the kernels read the caches in x's layout (the cpu backend's are time-major)
+        gates, cells = cache.lstm_caches(time_major=cache.time_major)
+        if cache.caches_time_major and not cache.time_major:
+            gates, cells = np.ascontiguousarray(gates), np.ascontiguousarray(cells)
+        inputs.update(gates=upload(gates), cells=upload(cells))
     inputs["d_outputs"] = maybe(d_outputs)
     inputs.update({name: maybe(value) for name, value in states.items()})
     lengths = None if cache.lengths is None else kind.upload(cache.lengths)

@@ -136,7 +136,7 @@ def _backward(call: RNNCall, d_outputs, d_h, d_c):
     outputs = _time_major(call.outputs, call)
     d_out = None if d_outputs is None else _time_major(d_outputs, call)
     if call.cell == "lstm":
-        gates, cells = _time_major(call.gates, call), _time_major(call.cells, call)
+        gates, cells = call.lstm_caches(time_major=True)
         c_prev_all = _previous_states(call, cells, call.c0)
     carry_h = np.zeros((B, H), dtype) if d_h is None else d_h.copy()
     carry_c = np.zeros((B, H), dtype) if d_c is None else d_c.copy()

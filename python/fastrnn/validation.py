@@ -43,7 +43,9 @@ class RNNCall:
 
     outputs, gates and cells are filled in by the backend for training calls: outputs is a
     private copy (the caller may modify the array it received), gates (LSTM) holds the activated
-    i, f, g, o per position and cells the cell state per position, both in x's layout.
+    i, f, g, o per position and cells the cell state per position, both in x's layout, or
+    (T, B, *) when caches_time_major (the cpu backend's: its backward reads them step by step).
+    Use lstm_caches() to read them in a given layout.
     """
 
     cell: str
@@ -62,6 +64,15 @@ class RNNCall:
     outputs: Optional[np.ndarray] = None
     gates: Optional[np.ndarray] = None
     cells: Optional[np.ndarray] = None
+    caches_time_major: bool = False
+
+    def lstm_caches(self, time_major: bool) -> tuple:
+        """(gates, cells) as (T, B, *) views when time_major, else in x's layout."""
+        stored = self.caches_time_major or self.time_major
+        wanted = time_major or self.time_major
+        if stored == wanted:
+            return self.gates, self.cells
+        return self.gates.swapaxes(0, 1), self.cells.swapaxes(0, 1)
 
     @property
     def units(self) -> int:
