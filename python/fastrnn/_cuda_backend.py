@@ -311,7 +311,7 @@ def _backward(cell, kind, cache: RNNCall, d_outputs, states: dict):
     inputs = {name: upload(getattr(cache, name)) for name in names}
     if cell == "lstm":  # the kernels read the caches in x's layout (the cpu backend's are time-major)
         gates, cells = cache.lstm_caches(time_major=cache.time_major)
-        if cache.caches_time_major and not cache.time_major:
+        if cache.caches_time_major:  # NumPy arrays from the cpu backend: a swapped view becomes a copy
             gates, cells = np.ascontiguousarray(gates), np.ascontiguousarray(cells)
         inputs.update(gates=upload(gates), cells=upload(cells))
     inputs["d_outputs"] = maybe(d_outputs)
