@@ -51,23 +51,6 @@ std::pair<py::object, T*> optional_array(bool wanted, const std::vector<py::ssiz
   return {std::move(a), data};
 }
 
-// A copy of a result the caller may modify, for backward (from the pool, copied without the GIL;
-// from 1 MB on by all the kernel threads, whose shares were mostly written by that same thread
-// and are still in its L2: SimpleRNN (28, 128, 28, 128) training forward 1.2x, LSTM 1.03-1.08x).
-template <typename T>
-py::array_t<T> copy_of(const py::array_t<T>& a) {
-  auto copy = empty<T>(std::vector<py::ssize_t>(a.shape(), a.shape() + a.ndim()));
-  const T* src = a.data();
-  T* dst = copy.mutable_data();
-  const int64_t n = a.size();
-  py::gil_scoped_release release;
-  auto job = [&](int t, int threads) {
-    std::copy(src + n * t / threads, src + n * (t + 1) / threads, dst + n * t / threads);
-  };
-  parallel_for_threads(n * sizeof(T) >= kPooledMinBytes ? pool_threads() : 1, job);
-  return copy;
-}
-
 std::vector<py::ssize_t> sequence_shape(const RnnProblem& p, int64_t width) {
   if (p.time_major) return {p.T, p.B, width};
   return {p.B, p.T, width};
@@ -100,14 +83,14 @@ py::tuple simple_rnn_forward_t(const py::array& x, const py::object& kernel, con
   const RnnProblem p = problem(x, H, lengths, activation, 0, reverse, time_major);
   auto outputs = empty<T>(sequence_shape(p, H));
   auto h_T = empty<T>({p.B, H});
+  auto [saved, saved_ptr] = optional_array<T>(training, sequence_shape(p, H));  // outputs for backward
   SimpleRnnForward<T> a{input<T>(x, p.T * p.B * p.D, "x"), input<T>(kernel, p.D * H, "kernel"),
                         input<T>(recurrent_kernel, H * H, "recurrent_kernel"), input<T>(bias, H, "bias"),
-                        input<T>(h0, p.B * H, "h0"), outputs.mutable_data(), h_T.mutable_data()};
+                        input<T>(h0, p.B * H, "h0"), outputs.mutable_data(), h_T.mutable_data(), saved_ptr};
   {
     py::gil_scoped_release release;
     simple_rnn_forward<T>(p, a);
   }
-  py::object saved = training ? py::object(copy_of(outputs)) : py::none();
   return py::make_tuple(outputs, h_T, saved);
 }
 
@@ -146,18 +129,18 @@ py::tuple lstm_forward_t(const py::array& x, const py::object& kernel, const py:
   auto outputs = empty<T>(sequence_shape(p, H));
   auto h_T = empty<T>({p.B, H});
   auto c_T = empty<T>({p.B, H});
+  auto [saved, saved_ptr] = optional_array<T>(training, sequence_shape(p, H));  // outputs for backward
   // the training cache, time-major whatever x's layout (lstm.cpp cache_row)
   auto [gates, gates_ptr] = optional_array<T>(training, {p.T, p.B, 4 * H});
   auto [cells, cells_ptr] = optional_array<T>(training, {p.T, p.B, H});
   LstmForward<T> a{input<T>(x, p.T * p.B * p.D, "x"), input<T>(kernel, p.D * 4 * H, "kernel"),
                    input<T>(recurrent_kernel, H * 4 * H, "recurrent_kernel"), input<T>(bias, 4 * H, "bias"),
                    input<T>(h0, p.B * H, "h0"), input<T>(c0, p.B * H, "c0"), outputs.mutable_data(),
-                   h_T.mutable_data(), c_T.mutable_data(), gates_ptr, cells_ptr};
+                   h_T.mutable_data(), c_T.mutable_data(), gates_ptr, cells_ptr, saved_ptr};
   {
     py::gil_scoped_release release;
     lstm_forward<T>(p, a);
   }
-  py::object saved = training ? py::object(copy_of(outputs)) : py::none();
   return py::make_tuple(outputs, h_T, c_T, gates, cells, saved);
 }
 

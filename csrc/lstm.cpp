@@ -26,18 +26,19 @@ inline int64_t cache_row(const RnnProblem& p, bool time_major_caches, int64_t po
 }
 
 // One row b and the units [u0, u0 + w) at step s: z (G, L) holds the tile's h_{t-1} @ recurrent_kernel
-// (plus x_t @ kernel when projection is null: the input product fused into the step). With
-// stream_outputs, outputs bypass the caches too (stream_lanes).
+// (plus x_t @ kernel when projection is null: the input product fused into the step). outputs
+// as OutputWrites says.
 template <typename T>
-inline void cell_forward(const RnnProblem& p, const LstmForward<T>& a, const T* projection, bool stream_outputs,
-                         int64_t s, int64_t b, int64_t u0, int64_t w, const T* z, const T* h_prev,
-                         T* h_next) {  // rows b of h
+inline void cell_forward(const RnnProblem& p, const LstmForward<T>& a, const T* projection,
+                         const OutputWrites<T>& outputs, int64_t s, int64_t b, int64_t u0, int64_t w, const T* z,
+                         const T* h_prev, T* h_next) {  // rows b of h
   constexpr int L = lanes<T>();
   const int64_t H = p.H;
   const int64_t pos = p.position(s, b);
   if (pos < 0) {  // sequence ended: states carry over, output is zero
     std::copy(h_prev + u0, h_prev + u0 + w, h_next + u0);
     std::fill_n(a.outputs + p.row(s, b) * H + u0, w, T(0));
+    if (outputs.saved_beside) std::fill_n(outputs.saved_beside + p.row(s, b) * H + u0, w, T(0));
     return;
   }
   const int64_t row = p.row(pos, b);
@@ -58,8 +59,9 @@ inline void cell_forward(const RnnProblem& p, const LstmForward<T>& a, const T* 
   const V c = gate[1] * load_lanes(c_state, w) + gate[0] * gate[2];
   const V h = gate[3] * activate_vector<T>(c, p.activation);
   store_lanes(c_state, c, w);
-  if (stream_outputs) stream_lanes(a.outputs + row * H + u0, h, w);
+  if (outputs.stream) stream_lanes(a.outputs + row * H + u0, h, w);
   else store_lanes(a.outputs + row * H + u0, h, w);
+  if (outputs.saved_beside) stream_lanes(outputs.saved_beside + row * H + u0, h, w);
   store_lanes(h_next + u0, h, w);
   if (a.gates) {  // the activated gates and c_t, for backward
     const int64_t cached = cache_row(p, true, pos, b);
@@ -135,10 +137,9 @@ void lstm_forward(const RnnProblem& p, const LstmForward<T>& a) {
       p, weights.D + H, (H + L - 1) / L, G,
       [&](int64_t q, int c) { const int64_t u = q * L + c % L; return u < H ? (c / L) * H + u : -1; }, weights,
       packed);
-  // outputs larger than the cores' L2s would not stay cached for their next reader anyway:
-  // streamed, inference at (500, 128, 32, 32) measured 1.24x (1.05x at (28, 128, 28, 128), whose
-  // 1.8 MB of outputs are kept cached for the layer that reads them next)
-  const bool stream_outputs = p.T * B * H * static_cast<int64_t>(sizeof(T)) > pool_threads() * (int64_t(2) << 20);
+  // (outputs streamed: inference at (500, 128, 32, 32) measured 1.24x; kept cached, 1.05x at
+  // (28, 128, 28, 128), whose 1.8 MB of outputs the next layer reads from the caches)
+  const OutputWrites<T> outputs(p, a.saved_outputs);
   auto prefetch_next = [&](int64_t pos, int64_t b, int64_t q) {
     const int64_t row = p.row(pos, b), cached = cache_row(p, true, pos, b);
     const int64_t u0 = q * L, w = std::min<int64_t>(L, H - u0);
@@ -150,9 +151,10 @@ void lstm_forward(const RnnProblem& p, const LstmForward<T>& a) {
     if (a.cells) prefetch<2>(a.cells + cached * H + u0, w, true);
   };
   auto update = [&](int64_t s, int64_t b, int64_t q, const T* z, const T* h_prev, T* h_next) {
-    cell_forward(p, a, projection, stream_outputs, s, b, q * L, std::min<int64_t>(L, H - q * L), z, h_prev, h_next);
+    cell_forward(p, a, projection, outputs, s, b, q * L, std::min<int64_t>(L, H - q * L), z, h_prev, h_next);
   };
   forward_through_time<T, G>(p, packed, split, fused ? a.x : nullptr, a.h0, a.h_T, update, prefetch_next);
+  outputs.finish(p, a.outputs, a.saved_outputs);
 }
 
 template <typename T>

@@ -22,6 +22,7 @@ struct LstmForward {
   T* gates;                   // (T,B,4H): activated i, f, g, o per position, kept for backward;
                               // null for inference. Time-major whatever x's layout (CPU kernels)
   T* cells;                   // (T,B,H): c_t per position, for backward; null for inference
+  T* saved_outputs = nullptr;  // like outputs: the copy backward reads; null for inference (CPU kernels)
 };
 
 template <typename T>

@@ -32,9 +32,8 @@ void simple_rnn_forward(const RnnProblem& p, const SimpleRnnForward<T>& a) {
     if (projection) prefetch<2>(projection + row * H + u0, w);
     prefetch<2>(a.outputs + row * H + u0, w, true);
   };
-  // outputs larger than the cores' L2s bypass the caches (as in lstm.cpp): inference 1.3x at
-  // (500, 128, 32, 32), 1.04x at (100, 64, 512, 512)
-  const bool stream_outputs = p.T * B * H * static_cast<int64_t>(sizeof(T)) > pool_threads() * (int64_t(2) << 20);
+  // (outputs streamed: inference 1.3x at (500, 128, 32, 32), 1.04x at (100, 64, 512, 512))
+  const OutputWrites<T> outputs(p, a.saved_outputs);
   // h_t = act(z (+ x_t @ kernel unless the step made it) + bias) for row b and panel q's units
   auto update = [&](int64_t s, int64_t b, int64_t q, T* z, const T* h_prev, T* h_next) {
     const int64_t u0 = q * U, w = std::min<int64_t>(U, H - u0);
@@ -42,6 +41,7 @@ void simple_rnn_forward(const RnnProblem& p, const SimpleRnnForward<T>& a) {
     if (pos < 0) {  // sequence ended: state carries over, output is zero
       std::copy(h_prev + u0, h_prev + u0 + w, h_next + u0);
       std::fill_n(a.outputs + p.row(s, b) * H + u0, w, T(0));
+      if (outputs.saved_beside) std::fill_n(outputs.saved_beside + p.row(s, b) * H + u0, w, T(0));
       return;
     }
     if (projection) {
@@ -52,19 +52,23 @@ void simple_rnn_forward(const RnnProblem& p, const SimpleRnnForward<T>& a) {
     activate(z, U, p.activation);
     std::copy(z, z + w, h_next + u0);
     T* out = a.outputs + p.row(pos, b) * H + u0;
-    if (!stream_outputs) {
+    if (!outputs.stream) {
       std::copy(z, z + w, out);
       return;
     }
+    T* saved = outputs.saved_beside ? outputs.saved_beside + p.row(pos, b) * H + u0 : nullptr;
     for (int64_t j = 0; j < w; j += lanes<T>()) {
       const int64_t n = std::min<int64_t>(lanes<T>(), w - j);
-      stream_lanes(out + j, load_lanes(z + j, n), n);
+      const auto h = load_lanes(z + j, n);
+      stream_lanes(out + j, h, n);
+      if (saved) stream_lanes(saved + j, h, n);
     }
   };
   with_vectors(packed.vectors, [&](auto NV) {
     forward_through_time<T, decltype(NV)::value>(p, packed, split, fused ? a.x : nullptr, a.h0, a.h_T, update,
                                                  prefetch_next);
   });
+  outputs.finish(p, a.outputs, a.saved_outputs);
 }
 
 template <typename T>

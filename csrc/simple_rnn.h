@@ -16,6 +16,7 @@ struct SimpleRnnForward {
   const T* h0;                // (B,H)
   T* outputs;                 // (B,T,H) or (T,B,H): h after consuming each position; 0 past a length
   T* h_T;                     // (B,H): the state after each sequence's last valid step
+  T* saved_outputs = nullptr;  // like outputs: the copy backward reads; null for inference (CPU kernels)
 };
 
 template <typename T>

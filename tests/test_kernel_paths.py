@@ -134,17 +134,20 @@ def test_backward_in_chunks_of_steps_matches_reference(rng, monkeypatch, threads
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_outputs_larger_than_the_caches_match_reference(rng, threads, cell, dtype):
     # Outputs over 2 MB per thread are written with streaming stores (whole aligned vectors;
-    # H = 70 leaves a partial vector per row, stored normally); lengths leave ended rows too.
+    # H = 70 leaves a partial vector per row, stored normally), and the step writes the copy
+    # backward reads beside them; lengths leave ended rows too.
     threads(2)
     x, weights, states, lengths = case(rng, cell, 64, 70, np.float64, T=240, D=3)
     assert 240 * 64 * 70 * np.dtype(dtype).itemsize > 2 * (2 << 20)
     want = run(cell, x, weights, states, lengths, False, "numpy")
     c = lambda a: a.astype(dtype)
-    got = run(cell, c(x), {k: c(v) for k, v in weights.items()}, {k: c(v) for k, v in states.items()},
-              lengths, False, "cpu")
+    x, weights, states = c(x), {k: c(v) for k, v in weights.items()}, {k: c(v) for k, v in states.items()}
+    got = run(cell, x, weights, states, lengths, False, "cpu")
     tol = dict(rtol=1e-10, atol=1e-12) if dtype == np.float64 else dict(rtol=1e-3, atol=1e-4)
     for g, w in zip(got, want):
         np.testing.assert_allclose(g, w, **tol)
+    out, _, cache = forward(cell, x, weights, states, lengths=lengths, backend="cpu")
+    assert cache.outputs is not out and np.array_equal(cache.outputs, out)
 
 
 def test_callers_on_several_python_threads(rng):
