@@ -171,6 +171,90 @@ inline void panel_product(int64_t rows, const T* a, int64_t lda, int64_t K, cons
   }
 }
 
+// c (M, w; row stride ldc) += a^T @ b over n rows, in registers: a (n, M; row stride lda) holds
+// the M rows of the left factor as columns, b (n, NV * lanes; row stride ldb). Only the first w
+// <= NV * lanes columns of c are read and written.
+template <typename T, int M, int NV>
+inline void transposed_tile_product(int64_t n, const T* __restrict a, int64_t lda, const T* __restrict b,
+                                    int64_t ldb, T* __restrict c, int64_t ldc, int w) {
+  using V = typename Vec<T>::type;
+  constexpr int L = lanes<T>();
+  V acc[M][NV];
+#pragma GCC unroll 8
+  for (int m = 0; m < M; ++m)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) {  // whole vectors but maybe the last
+      const std::size_t bytes = std::min<std::size_t>(sizeof(V), std::max(w - v * L, 0) * sizeof(T));
+      acc[m][v] = V{};
+      if (bytes == sizeof(V)) std::memcpy(&acc[m][v], c + m * ldc + v * L, sizeof(V));
+      else std::memcpy(&acc[m][v], c + m * ldc + v * L, bytes);
+    }
+  for (int64_t i = 0; i < n; ++i) {
+    V bv[NV];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) std::memcpy(&bv[v], b + i * ldb + v * L, sizeof(V));
+#pragma GCC unroll 8
+    for (int m = 0; m < M; ++m) {
+      const T am = a[i * lda + m];
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) acc[m][v] += am * bv[v];
+    }
+  }
+#pragma GCC unroll 8
+  for (int m = 0; m < M; ++m)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) {
+      const std::size_t bytes = std::min<std::size_t>(sizeof(V), std::max(w - v * L, 0) * sizeof(T));
+      if (bytes == sizeof(V)) std::memcpy(c + m * ldc + v * L, &acc[m][v], sizeof(V));
+      else std::memcpy(c + m * ldc + v * L, &acc[m][v], bytes);
+    }
+}
+
+// The same for a run-time row count m in [1, kTileRows].
+template <typename T, int NV, int M = kTileRows>
+inline void transposed_tile_rows(int m, int64_t n, const T* a, int64_t lda, const T* b, int64_t ldb, T* c,
+                                 int64_t ldc, int w) {
+  if constexpr (M > 1) {
+    if (m < M) return transposed_tile_rows<T, NV, M - 1>(m, n, a, lda, b, ldb, c, ldc, w);
+  }
+  transposed_tile_product<T, M, NV>(n, a, lda, b, ldb, c, ldc, w);
+}
+
+// c (K, N; row stride ldc) += a^T @ b for b (n, N; row stride ldb) and a (n, K) stored in strips
+// of kTileRows columns (strip_layout), in tiles of kTileRows rows of c by up to 4 vectors. (With
+// a's rows read in place instead, 6 values a few hundred bytes apart per step of the tile's loop,
+// the product ran at ~120 GFLOP/s per core; from strips at ~150.)
+template <typename T>
+inline void add_transposed_product(int64_t n, int64_t K, int64_t N, const T* a, const T* b, int64_t ldb, T* c,
+                                   int64_t ldc) {
+  constexpr int L = lanes<T>();
+  for (int64_t j0 = 0; j0 < N; j0 += 4 * L) {
+    const int w = static_cast<int>(std::min<int64_t>(4 * L, N - j0));
+    auto tiles = [&](auto NV) {
+      for (int64_t k0 = 0; k0 < K; k0 += kTileRows) {
+        const int m = static_cast<int>(std::min<int64_t>(kTileRows, K - k0));
+        transposed_tile_rows<T, decltype(NV)::value>(m, n, a + k0 * n, kTileRows, b + j0, ldb, c + k0 * ldc + j0,
+                                                     ldc, w);
+      }
+    };
+    const int nv = (w + L - 1) / L;
+    if (nv == 1) tiles(std::integral_constant<int, 1>());
+    else if (nv == 2) tiles(std::integral_constant<int, 2>());
+    else if (nv == 3) tiles(std::integral_constant<int, 3>());
+    else tiles(std::integral_constant<int, 4>());
+  }
+}
+
+// Where add_transposed_product's left factor (n, K) keeps value (i, k): columns [s*R, s*R + R)
+// (R = kTileRows) form strip s, n rows of R values; the last strip is padded to R. Size:
+// strip_layout_size(n, K) values.
+inline int64_t strip_layout_offset(int64_t n, int64_t i, int64_t k) {
+  return (k / kTileRows) * n * kTileRows + i * kTileRows + k % kTileRows;
+}
+inline int64_t strip_layout_size(int64_t n, int64_t K) {
+  return n * ((K + kTileRows - 1) / kTileRows) * kTileRows;
+}
+
 // Vectors per panel for a product with N = H columns of units: as many as H fills, up to 4.
 template <typename T>
 inline int vectors_for_units(int64_t H) {

@@ -302,12 +302,16 @@ class ChunkedGradients {
   void add(int t, int64_t s0, int64_t s1, int64_t r0, int64_t r1, const T* dz, int64_t ldz) {
     const int64_t steps = s1 - s0, n = steps * (r1 - r0), D = p_.D, H = p_.H, K = K_;
     Buffers& buf = buffers_[t];
-    buf.inputs.resize(n * K);
+    buf.inputs.resize(strip_layout_size(n, K));
+    constexpr int64_t kBlock = 16;  // rows gathered, then dealt out to the strips
+    const int64_t ldr = K + kTileRows;
+    buf.rows.resize(kBlock * ldr);
     buf.destination.resize(n);
-    for (int64_t b = r0; b < r1; ++b) {
-      for (int64_t s = s0; s < s1; ++s) {
-        const int64_t i = (b - r0) * steps + (s - s0), pos = p_.position(s, b);
-        T* in = buf.inputs.data() + i * K;
+    for (int64_t i0 = 0; i0 < n; i0 += kBlock) {
+      const int64_t i1 = std::min(n, i0 + kBlock);
+      for (int64_t i = i0; i < i1; ++i) {  // i = row r0 + i / steps at step s0 + i % steps
+        const int64_t b = r0 + i / steps, s = s0 + i % steps, pos = p_.position(s, b);
+        T* in = buf.rows.data() + (i - i0) * ldr;
         if (pos < 0) {  // ended: dz is zero, and so is this padding position's dx
           std::fill_n(in, K, T(0));
           buf.destination[i] = p_.row(s, b);
@@ -320,8 +324,12 @@ class ChunkedGradients {
         in[D + H] = T(1);
         buf.destination[i] = row;
       }
+      for (int64_t k = 0; k < K; k += kTileRows)
+        for (int64_t i = i0; i < i1; ++i)
+          std::memcpy(buf.inputs.data() + strip_layout_offset(n, i, k), buf.rows.data() + (i - i0) * ldr + k,
+                      kTileRows * sizeof(T));
     }
-    gemm<T>(true, false, K, N_, n, T(1), buf.inputs.data(), K, dz, ldz, T(1), partials_.data() + t * K * N_, N_);
+    add_transposed_product(n, K, N_, buf.inputs.data(), dz, ldz, partials_.data() + t * K * N_, N_);
     if (!dx_ || D == 0) return;
     auto destination = [&](int64_t i) { return buf.destination[i]; };
     if (kernel_t_.data) return narrow_product(n, D, dz, ldz, kernel_t_, dx_, destination);
@@ -346,7 +354,7 @@ class ChunkedGradients {
 
  private:
   struct Buffers {  // one thread's, reused chunk after chunk
-    std::vector<T> inputs, dx;
+    std::vector<T> inputs, rows, dx;  // inputs in strip_layout
     std::vector<int64_t> destination;
   };
   const RnnProblem& p_;
