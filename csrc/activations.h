@@ -25,8 +25,11 @@ inline V exp_polynomial(V r) {  // exp(r) for |r| <= ln2 / 2 (Cephes)
   return p * r * r + r + 1.0f;
 }
 
+// tanh(xc) for xc in [-7.9, 7.9]: Eigen's minimax rational xc * p(x^2) / q(x^2), multiplied by xc
+// last, so that tiny xc come out as xc * (1 - 1.3e-7) without a case of their own (xc * p first
+// underflowed below ~1e-35).
 template <typename V>
-inline V tanh_rational(V xc) {  // tanh(xc) for xc in [-7.9, 7.9] (Eigen's minimax rational)
+inline V tanh_rational(V xc) {
   const V x2 = xc * xc;
   V p = V{} + -2.76076847742355e-16f;
   p = p * x2 + 2.00018790482477e-13f;
@@ -35,12 +38,11 @@ inline V tanh_rational(V xc) {  // tanh(xc) for xc in [-7.9, 7.9] (Eigen's minim
   p = p * x2 + 1.48572235717979e-05f;
   p = p * x2 + 6.37261928875436e-04f;
   p = p * x2 + 4.89352455891786e-03f;
-  p = p * xc;
   V q = V{} + 1.19825839466702e-06f;
   q = q * x2 + 1.18534705686654e-04f;
   q = q * x2 + 2.26843463243900e-03f;
   q = q * x2 + 4.89352518554385e-03f;
-  return p / q;
+  return xc * (p / q);
 }
 
 inline float exp_approx(float x) {
@@ -62,10 +64,9 @@ inline float exp_approx(float x) {
 }
 
 inline float tanh_approx(float x) {
-  // Rational minimax approximation on [-7.9, 7.9] (beyond it tanh rounds to +-1 in float).
-  const float xc = std::min(std::max(x, -7.90531110763549805f), 7.90531110763549805f);
-  const float y = tanh_rational(xc);
-  return std::fabs(x) < 0.0004f ? x : y;  // tiny x: tanh(x) == x in float; keeps NaN too
+  // Rational minimax approximation on [-7.9, 7.9] (beyond it tanh rounds to +-1 in float); NaN
+  // stays NaN through the clamp.
+  return tanh_rational(std::min(std::max(x, -7.90531110763549805f), 7.90531110763549805f));
 }
 
 inline float exp_of(float x) { return exp_approx(x); }
