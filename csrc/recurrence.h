@@ -16,6 +16,7 @@
 #include "packed.h"
 #include "pool.h"
 #include "scratch.h"
+#include "vector_math.h"
 
 namespace fastrnn {
 namespace FASTRNN_ISA {
@@ -112,20 +113,38 @@ inline bool fused_input(const RnnProblem& p, int G) {
          (4 * p.D <= p.H || stacked_bytes <= pool_threads() * (int64_t(1) << 20) || p.B >= 48);
 }
 
+// Whether a result of `values` Ts is larger than the cores' L2s: it would not stay cached for its
+// next reader anyway, so the kernels write it with streaming stores (copy_row), which neither read
+// its lines first nor evict what the steps reuse. Measured: outputs, inference at (500, 128, 32,
+// 32) 1.24x (LSTM) and 1.3x (SimpleRNN); dx, backward there 1.03-1.06x and 1.04-1.08x.
+template <typename T>
+inline bool outgrows_caches(int64_t values) {
+  return values * static_cast<int64_t>(sizeof(T)) > pool_threads() * (int64_t(2) << 20);
+}
+
+// out[0, n) = in[0, n), with streaming stores (whole aligned vectors) when `stream`.
+template <typename T>
+inline void copy_row(const T* in, int64_t n, T* out, bool stream) {
+  if (!stream) return (void)std::copy(in, in + n, out);
+  for (int64_t j = 0; j < n; j += lanes<T>()) {
+    const int64_t w = std::min<int64_t>(lanes<T>(), n - j);
+    stream_lanes(out + j, load_lanes(in + j, w), w);
+  }
+}
+
 // How a forward writes its outputs and, in training, the copy of them that backward reads (the
-// caller may modify the outputs). Outputs larger than the cores' L2s would not stay cached for
-// their next reader anyway: they bypass the caches (stream_lanes), and the step writes the copy
-// beside them the same way (instead of copying after the loop, from memory: training forward at
-// (500, 128, 32, 32) 1.06x for LSTM, 1.14x for SimpleRNN). Smaller ones stay cached, and are
-// copied after the loop by every thread, whose share is mostly still in its L2 (written by the
-// step instead, SimpleRNN (28, 128, 28, 128) forward+backward measured 0.93-0.96x).
+// caller may modify the outputs). Outputs that outgrow the caches are streamed, and the step
+// writes the copy beside them the same way (instead of copying after the loop, from memory:
+// training forward at (500, 128, 32, 32) 1.06x for LSTM, 1.14x for SimpleRNN). Smaller ones stay
+// cached (1.05x at (28, 128, 28, 128), whose 1.8 MB of outputs the next layer reads from the
+// caches), and are copied after the loop by every thread, whose share is mostly still in its L2
+// (written by the step instead, SimpleRNN (28, 128, 28, 128) forward+backward measured 0.93-0.96x).
 template <typename T>
 struct OutputWrites {
   bool stream;
   T* saved_beside;  // the copy, when the step writes it; else null
   OutputWrites(const RnnProblem& p, T* saved)
-      : stream(p.T * p.B * p.H * static_cast<int64_t>(sizeof(T)) > pool_threads() * (int64_t(2) << 20)),
-        saved_beside(stream ? saved : nullptr) {}
+      : stream(outgrows_caches<T>(p.T * p.B * p.H)), saved_beside(stream ? saved : nullptr) {}
 
   // After the loop: saved = outputs, unless the step wrote it.
   void finish(const RnnProblem& p, const T* outputs, T* saved) const {
@@ -248,10 +267,10 @@ inline void pack_kernel_transposed(const RnnProblem& p, int G, const T* kernel, 
 }
 
 // dx rows = dz rows (rows, G*H; row stride ldz) @ kernel^T with the packed panel, in blocks that
-// stay in L1; row i of the product goes to dx + destination(i) * D.
+// stay in L1; row i of the product goes to dx + destination(i) * D (streamed when `stream`).
 template <typename T, typename Destination>
 inline void narrow_product(int64_t rows, int64_t D, const T* dz, int64_t ldz, const PackedPanels<T>& kernel_t, T* dx,
-                           Destination destination) {
+                           Destination destination, bool stream) {
   with_vectors(kernel_t.vectors, [&](auto NV) {
     constexpr int W = decltype(NV)::value * lanes<T>();
     constexpr int64_t kBlock = 16 * kTileRows;
@@ -259,7 +278,7 @@ inline void narrow_product(int64_t rows, int64_t D, const T* dz, int64_t ldz, co
     for (int64_t r0 = 0; r0 < rows; r0 += kBlock) {
       const int64_t m = std::min(kBlock, rows - r0);
       panel_product<T, decltype(NV)::value>(m, dz + r0 * ldz, ldz, kernel_t.K, kernel_t.panel(0), z);
-      for (int64_t i = 0; i < m; ++i) std::copy(z + i * W, z + i * W + D, dx + destination(r0 + i) * D);
+      for (int64_t i = 0; i < m; ++i) copy_row(z + i * W, D, dx + destination(r0 + i) * D, stream);
     }
   });
 }
@@ -332,11 +351,12 @@ class ChunkedGradients {
     add_transposed_product(n, K, N_, buf.inputs.data(), dz, ldz, partials_.data() + t * K * N_, N_);
     if (!dx_ || D == 0) return;
     auto destination = [&](int64_t i) { return buf.destination[i]; };
-    if (kernel_t_.data) return narrow_product(n, D, dz, ldz, kernel_t_, dx_, destination);
+    const bool stream = outgrows_caches<T>(p_.T * p_.B * D);
+    if (kernel_t_.data) return narrow_product(n, D, dz, ldz, kernel_t_, dx_, destination, stream);
     buf.dx.resize(n * D);
     gemm<T>(false, true, n, D, N_, T(1), dz, ldz, kernel_, N_, T(0), buf.dx.data(), D);
     const T* rows_dx = buf.dx.data();
-    for (int64_t i = 0; i < n; ++i) std::copy(rows_dx + i * D, rows_dx + (i + 1) * D, dx_ + destination(i) * D);
+    for (int64_t i = 0; i < n; ++i) copy_row(rows_dx + i * D, D, dx_ + destination(i) * D, stream);
   }
 
   // [dkernel; drecurrent_kernel; dbias] = the threads' partials, added in thread order.
@@ -488,7 +508,8 @@ inline void narrow_input_gradient(const RnnProblem& p, int G, const T* kernel, c
   pack_kernel_transposed(p, G, kernel, kernel_t);
   auto job = [&](int t, int n) {
     const int64_t r0 = rows * t / n;
-    narrow_product(rows * (t + 1) / n - r0, D, dz + r0 * N, N, kernel_t, dx, [&](int64_t i) { return r0 + i; });
+    narrow_product(rows * (t + 1) / n - r0, D, dz + r0 * N, N, kernel_t, dx, [&](int64_t i) { return r0 + i; },
+                   outgrows_caches<T>(rows * D));
   };
   parallel_for_threads(pool_threads(), job);
 }

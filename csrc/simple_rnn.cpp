@@ -52,12 +52,9 @@ void simple_rnn_forward(const RnnProblem& p, const SimpleRnnForward<T>& a) {
     activate(z, U, p.activation);
     std::copy(z, z + w, h_next + u0);
     T* out = a.outputs + p.row(pos, b) * H + u0;
-    if (!outputs.stream) {
-      std::copy(z, z + w, out);
-      return;
-    }
+    if (!outputs.stream) return (void)std::copy(z, z + w, out);
     T* saved = outputs.saved_beside ? outputs.saved_beside + p.row(pos, b) * H + u0 : nullptr;
-    for (int64_t j = 0; j < w; j += lanes<T>()) {
+    for (int64_t j = 0; j < w; j += lanes<T>()) {  // both streamed from one load
       const int64_t n = std::min<int64_t>(lanes<T>(), w - j);
       const auto h = load_lanes(z + j, n);
       stream_lanes(out + j, h, n);

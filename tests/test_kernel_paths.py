@@ -150,6 +150,25 @@ def test_outputs_larger_than_the_caches_match_reference(rng, threads, cell, dtyp
     assert cache.outputs is not out and np.array_equal(cache.outputs, out)
 
 
+@pytest.mark.parametrize("split", ["rows", "units"])
+@pytest.mark.parametrize("D", [40, 70])
+@pytest.mark.parametrize("cell", ["simple_rnn", "lstm"])
+def test_input_gradient_larger_than_the_caches_matches_reference(rng, monkeypatch, threads, split, D, cell):
+    # dx over 2 MB per thread is written with streaming stores: inside the loop's chunks (rows) or
+    # after it (units), from the narrow kernel (D = 40: two whole vectors and a half, rows not all
+    # 64-byte aligned) or from BLAS (D = 70).
+    threads(2)
+    monkeypatch.setenv("FASTRNN_SPLIT", split)
+    x, weights, states, lengths = case(rng, cell, 64, 8, np.float64, T=420, D=D)
+    assert 420 * 64 * D * 4 > 2 * (2 << 20)
+    want = run(cell, x, weights, states, lengths, True, "numpy")
+    c = lambda a: a.astype(np.float32)
+    got = run(cell, c(x), {k: c(v) for k, v in weights.items()}, {k: c(v) for k, v in states.items()},
+              lengths, True, "cpu")
+    for i, (g, w) in enumerate(zip(got, want)):
+        np.testing.assert_allclose(g, w, rtol=2e-3, atol=2e-4, err_msg=f"result {i}")
+
+
 def test_callers_on_several_python_threads(rng):
     # The kernels release the GIL; concurrent callers share the worker pool in turns.
     x, weights, states, lengths = case(rng, "lstm", 9, 33, np.float32, T=20)
