@@ -151,15 +151,16 @@ inline void tile_product_rows(int m, const T* a, int64_t lda, int64_t K, const T
   tile_product<T, M, NV>(a, lda, K, panel, out, accumulate);
 }
 
-// z (rows, NV * lanes) = a (rows, K) @ panel: row tiles over K in chunks of about 24 KB of the
-// panel, so each chunk is read from L1 by every row tile (the whole panel may only fit L2).
+// z (rows, NV * lanes) = a (rows, K) @ panel: row tiles over K in chunks of about chunk_bytes of
+// the panel, so each chunk is read from L1 by every row tile (the whole panel may only fit L2).
 // (Software prefetch of the next chunk into L2 was dropped in the fourth session: the hardware
 // streamer already follows a panel, and the prefetches cost batch 1, whose weights stay in L2,
 // a third of its forward.)
 template <typename T, int NV>
-inline void panel_product(int64_t rows, const T* a, int64_t lda, int64_t K, const T* panel, T* z) {
+inline void panel_product(int64_t rows, const T* a, int64_t lda, int64_t K, const T* panel, T* z,
+                          int64_t chunk_bytes = 24 * 1024) {
   constexpr int W = NV * lanes<T>();
-  const int64_t per_chunk = std::max<int64_t>(32, 24 * 1024 / (W * static_cast<int64_t>(sizeof(T))));
+  const int64_t per_chunk = std::max<int64_t>(32, chunk_bytes / (W * static_cast<int64_t>(sizeof(T))));
   const int64_t chunks = (K + per_chunk - 1) / per_chunk;  // 1 when the panel fits L1 already
   const int64_t chunk = chunks <= 2 ? K : (K + chunks - 1) / chunks;
   for (int64_t k0 = 0; k0 < K; k0 += chunk) {
