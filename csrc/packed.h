@@ -112,34 +112,55 @@ struct Transposed {
   const T* column(int64_t col) const { return matrix + col * ld; }
 };
 
-// out (M, NV * lanes) = a (M, K; row stride lda) @ panel (K, NV * lanes), in registers; with
-// accumulate, out += instead (the chain continues from the stored partial sums, same bits).
+// The register tile both products below use: c (M, w; row stride ldc) = (or += with accumulate)
+// the sum over k < K of a(m, k) * b(k, :), a(m, k) = a[m * a_m + k * a_k], b(k, :) the NV vectors
+// at b + k * b_k. Only the first w <= NV * lanes columns of c are read and written; every element
+// is one multiply-add chain over k in order. Always inlined, so that each caller's constant
+// strides give it its own loop (left a call, the forward tile ran 8-10% slower).
 template <typename T, int M, int NV>
-inline void tile_product(const T* __restrict a, int64_t lda, int64_t K, const T* __restrict panel,
-                         T* __restrict out, bool accumulate) {
+__attribute__((always_inline)) inline void tile_kernel(int64_t K, const T* __restrict a, int64_t a_m, int64_t a_k,
+                                                       const T* __restrict b, int64_t b_k, T* __restrict c,
+                                                       int64_t ldc, int w, bool accumulate) {
   using V = typename Vec<T>::type;
   constexpr int L = lanes<T>();
+  auto bytes = [&](int v) {  // of vector v in c's rows: whole vectors but maybe the last
+    return std::min<std::size_t>(sizeof(V), static_cast<std::size_t>(std::max(w - v * L, 0)) * sizeof(T));
+  };
   V acc[M][NV];
 #pragma GCC unroll 8
   for (int m = 0; m < M; ++m)
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) {
       acc[m][v] = V{};
-      if (accumulate) std::memcpy(&acc[m][v], out + (m * NV + v) * L, sizeof(V));
+      if (!accumulate) continue;
+      if (bytes(v) == sizeof(V)) std::memcpy(&acc[m][v], c + m * ldc + v * L, sizeof(V));
+      else std::memcpy(&acc[m][v], c + m * ldc + v * L, bytes(v));
     }
+  typedef T Unaligned __attribute__((vector_size(sizeof(V)), aligned(alignof(T)), may_alias));  // b's rows
   for (int64_t k = 0; k < K; ++k) {
-    const V* b = reinterpret_cast<const V*>(panel + k * NV * L);
+    const Unaligned* bk = reinterpret_cast<const Unaligned*>(b + k * b_k);
 #pragma GCC unroll 8
     for (int m = 0; m < M; ++m) {
-      const T am = a[m * lda + k];
+      const T am = a[m * a_m + k * a_k];
 #pragma GCC unroll 4
-      for (int v = 0; v < NV; ++v) acc[m][v] += am * b[v];
+      for (int v = 0; v < NV; ++v) acc[m][v] += am * bk[v];
     }
   }
 #pragma GCC unroll 8
   for (int m = 0; m < M; ++m)
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) std::memcpy(out + (m * NV + v) * L, &acc[m][v], sizeof(V));
+    for (int v = 0; v < NV; ++v) {
+      if (bytes(v) == sizeof(V)) std::memcpy(c + m * ldc + v * L, &acc[m][v], sizeof(V));
+      else std::memcpy(c + m * ldc + v * L, &acc[m][v], bytes(v));
+    }
+}
+
+// out (M, NV * lanes) = a (M, K; row stride lda) @ panel (K, NV * lanes), in registers; with
+// accumulate, out += instead (the chain continues from the stored partial sums, same bits).
+template <typename T, int M, int NV>
+inline void tile_product(const T* a, int64_t lda, int64_t K, const T* panel, T* out, bool accumulate) {
+  constexpr int W = NV * lanes<T>();
+  tile_kernel<T, M, NV>(K, a, lda, 1, panel, W, out, W, W, accumulate);
 }
 
 // The same for a run-time row count m in [1, kTileRows].
@@ -173,42 +194,11 @@ inline void panel_product(int64_t rows, const T* a, int64_t lda, int64_t K, cons
 }
 
 // c (M, w; row stride ldc) += a^T @ b over n rows, in registers: a (n, M; row stride lda) holds
-// the M rows of the left factor as columns, b (n, NV * lanes; row stride ldb). Only the first w
-// <= NV * lanes columns of c are read and written.
+// the M rows of the left factor as columns, b (n, NV * lanes; row stride ldb).
 template <typename T, int M, int NV>
-inline void transposed_tile_product(int64_t n, const T* __restrict a, int64_t lda, const T* __restrict b,
-                                    int64_t ldb, T* __restrict c, int64_t ldc, int w) {
-  using V = typename Vec<T>::type;
-  constexpr int L = lanes<T>();
-  V acc[M][NV];
-#pragma GCC unroll 8
-  for (int m = 0; m < M; ++m)
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) {  // whole vectors but maybe the last
-      const std::size_t bytes = std::min<std::size_t>(sizeof(V), std::max(w - v * L, 0) * sizeof(T));
-      acc[m][v] = V{};
-      if (bytes == sizeof(V)) std::memcpy(&acc[m][v], c + m * ldc + v * L, sizeof(V));
-      else std::memcpy(&acc[m][v], c + m * ldc + v * L, bytes);
-    }
-  for (int64_t i = 0; i < n; ++i) {
-    V bv[NV];
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) std::memcpy(&bv[v], b + i * ldb + v * L, sizeof(V));
-#pragma GCC unroll 8
-    for (int m = 0; m < M; ++m) {
-      const T am = a[i * lda + m];
-#pragma GCC unroll 4
-      for (int v = 0; v < NV; ++v) acc[m][v] += am * bv[v];
-    }
-  }
-#pragma GCC unroll 8
-  for (int m = 0; m < M; ++m)
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) {
-      const std::size_t bytes = std::min<std::size_t>(sizeof(V), std::max(w - v * L, 0) * sizeof(T));
-      if (bytes == sizeof(V)) std::memcpy(c + m * ldc + v * L, &acc[m][v], sizeof(V));
-      else std::memcpy(c + m * ldc + v * L, &acc[m][v], bytes);
-    }
+inline void transposed_tile_product(int64_t n, const T* a, int64_t lda, const T* b, int64_t ldb, T* c, int64_t ldc,
+                                    int w) {
+  tile_kernel<T, M, NV>(n, a, 1, lda, b, ldb, c, ldc, w, true);
 }
 
 // The same for a run-time row count m in [1, kTileRows].
