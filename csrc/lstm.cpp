@@ -137,8 +137,6 @@ void lstm_forward(const RnnProblem& p, const LstmForward<T>& a) {
       p, weights.D + H, (H + L - 1) / L, G,
       [&](int64_t q, int c) { const int64_t u = q * L + c % L; return u < H ? (c / L) * H + u : -1; }, weights,
       packed);
-  // (outputs streamed: inference at (500, 128, 32, 32) measured 1.24x; kept cached, 1.05x at
-  // (28, 128, 28, 128), whose 1.8 MB of outputs the next layer reads from the caches)
   const OutputWrites<T> outputs(p, a.saved_outputs);
   auto prefetch_next = [&](int64_t pos, int64_t b, int64_t q) {
     const int64_t row = p.row(pos, b), cached = cache_row(p, true, pos, b);
@@ -154,7 +152,7 @@ void lstm_forward(const RnnProblem& p, const LstmForward<T>& a) {
     cell_forward(p, a, projection, outputs, s, b, q * L, std::min<int64_t>(L, H - q * L), z, h_prev, h_next);
   };
   forward_through_time<T, G>(p, packed, split, fused ? a.x : nullptr, a.h0, a.h_T, update, prefetch_next);
-  outputs.finish(p, a.outputs, a.saved_outputs);
+  outputs.finish(a.outputs);
 }
 
 template <typename T>

@@ -116,7 +116,8 @@ inline bool fused_input(const RnnProblem& p, int G) {
 // Whether a result of `values` Ts is larger than the cores' L2s: it would not stay cached for its
 // next reader anyway, so the kernels write it with streaming stores (copy_row), which neither read
 // its lines first nor evict what the steps reuse. Measured: outputs, inference at (500, 128, 32,
-// 32) 1.24x (LSTM) and 1.3x (SimpleRNN); dx, backward there 1.03-1.06x and 1.04-1.08x.
+// 32) 1.24x (LSTM) and 1.3x (SimpleRNN), 1.04x at (100, 64, 512, 512) (SimpleRNN); dx, backward
+// at (500, 128, 32, 32) 1.03-1.06x and 1.04-1.08x.
 template <typename T>
 inline bool outgrows_caches(int64_t values) {
   return values * static_cast<int64_t>(sizeof(T)) > pool_threads() * (int64_t(2) << 20);
@@ -140,21 +141,27 @@ inline void copy_row(const T* in, int64_t n, T* out, bool stream) {
 // caches), and are copied after the loop by every thread, whose share is mostly still in its L2
 // (written by the step instead, SimpleRNN (28, 128, 28, 128) forward+backward measured 0.93-0.96x).
 template <typename T>
-struct OutputWrites {
-  bool stream;
-  T* saved_beside;  // the copy, when the step writes it; else null
+class OutputWrites {
+ public:
+  // saved: the copy for backward, or null (inference)
   OutputWrites(const RnnProblem& p, T* saved)
-      : stream(outgrows_caches<T>(p.T * p.B * p.H)), saved_beside(stream ? saved : nullptr) {}
+      : stream(outgrows_caches<T>(p.T * p.B * p.H)), saved_beside(stream ? saved : nullptr), saved_(saved),
+        n_(p.T * p.B * p.H) {}
+  const bool stream;
+  T* const saved_beside;  // the copy, when the step writes it; else null
 
-  // After the loop: saved = outputs, unless the step wrote it.
-  void finish(const RnnProblem& p, const T* outputs, T* saved) const {
-    if (!saved || saved_beside) return;
-    const int64_t n = p.T * p.B * p.H;
+  // After the loop: the copy = outputs, unless the step wrote it.
+  void finish(const T* outputs) const {
+    if (!saved_ || saved_beside) return;
     auto job = [&](int t, int threads) {
-      std::copy(outputs + n * t / threads, outputs + n * (t + 1) / threads, saved + n * t / threads);
+      std::copy(outputs + n_ * t / threads, outputs + n_ * (t + 1) / threads, saved_ + n_ * t / threads);
     };
     parallel_for_threads(pool_threads(), job);
   }
+
+ private:
+  T* const saved_;
+  const int64_t n_;
 };
 
 // [kernel; recurrent_kernel] (D + H, N) as the time loop sees it: D = p.D when the input product
@@ -298,7 +305,7 @@ class ChunkedGradients {
   ChunkedGradients(const RnnProblem& p, int G, int threads, const T* x, const T* states, const T* initial,
                    const T* kernel, T* dx)
       : p_(p), N_(G * p.H), K_(p.D + p.H + 1), x_(x), states_(states), initial_(initial), kernel_(kernel), dx_(dx),
-        partials_(threads * K_ * N_, T(0)), buffers_(threads) {
+        stream_dx_(outgrows_caches<T>(p.T * p.B * p.D)), partials_(threads * K_ * N_, T(0)), buffers_(threads) {
     if (dx && narrow_input<T>(p) && p.D > 0) pack_kernel_transposed(p, G, kernel, kernel_t_);
   }
 
@@ -354,12 +361,11 @@ class ChunkedGradients {
     add_transposed_product(n, K, N_, buf.inputs.data(), dz, ldz, partials_.data() + t * K * N_, N_);
     if (!dx_ || D == 0) return;
     auto destination = [&](int64_t i) { return buf.destination[i]; };
-    const bool stream = outgrows_caches<T>(p_.T * p_.B * D);
-    if (kernel_t_.data) return narrow_product(n, D, dz, ldz, kernel_t_, dx_, destination, stream);
+    if (kernel_t_.data) return narrow_product(n, D, dz, ldz, kernel_t_, dx_, destination, stream_dx_);
     buf.dx.resize(n * D);
     gemm<T>(false, true, n, D, N_, T(1), dz, ldz, kernel_, N_, T(0), buf.dx.data(), D);
     const T* rows_dx = buf.dx.data();
-    for (int64_t i = 0; i < n; ++i) copy_row(rows_dx + i * D, D, dx_ + destination(i) * D, stream);
+    for (int64_t i = 0; i < n; ++i) copy_row(rows_dx + i * D, D, dx_ + destination(i) * D, stream_dx_);
   }
 
   // [dkernel; drecurrent_kernel; dbias] = the threads' partials, added in thread order.
@@ -384,6 +390,7 @@ class ChunkedGradients {
   const int64_t N_, K_;
   const T *x_, *states_, *initial_, *kernel_;
   T* dx_;
+  const bool stream_dx_;
   std::vector<T> partials_;  // (threads, K, N)
   std::vector<Buffers> buffers_;
   PackedPanels<T> kernel_t_;  // kernel^T for narrow x
