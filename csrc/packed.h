@@ -68,13 +68,14 @@ struct PackedPanels {
   // LSTM call.)
   template <typename ColumnOf, typename Source>
   void fill(int64_t q0, int64_t q1, ColumnOf column_of, const Source& source) {
+    struct Run { int first, length; int64_t col; };  // columns [col, col + length) to [first, ...)
     std::vector<int64_t> cols(width);
+    std::vector<Run> runs;  // of the panel being filled (by_rows sources)
     for (int64_t q = q0; q < q1; ++q) {
       T* dst = data + q * K * width;
       for (int c = 0; c < width; ++c) cols[c] = column_of(q, c);
       if constexpr (Source::by_rows) {
-        struct Run { int first, length; int64_t col; };  // columns [col, col + length) to [first, ...)
-        std::vector<Run> runs;
+        runs.clear();
         for (int c = 0; c < width; ++c) {
           if (cols[c] < 0) continue;
           if (!runs.empty() && runs.back().first + runs.back().length == c &&
