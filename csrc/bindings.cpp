@@ -6,6 +6,7 @@
 #include <pybind11/pybind11.h>
 
 #include <algorithm>
+#include <array>
 #include <stdexcept>
 #include <string>
 
@@ -49,6 +50,16 @@ std::pair<py::object, T*> optional_array(bool wanted, const std::vector<py::ssiz
   auto a = empty<T>(shape);
   T* data = a.mutable_data();
   return {std::move(a), data};
+}
+
+// dkernel (D, N), drecurrent_kernel (H, N) and dbias (N,): views of one (D + H + 1, N) array, so
+// that backward's product over all steps writes them in place (recurrence.h WeightGradients).
+template <typename T>
+std::array<py::array_t<T>, 3> weight_gradient_arrays(int64_t D, int64_t H, int64_t N) {
+  auto block = empty<T>({D + H + 1, N});
+  T* data = block.mutable_data();
+  return {py::array_t<T>({D, N}, data, block), py::array_t<T>({H, N}, data + D * N, block),
+          py::array_t<T>({N}, data + (D + H) * N, block)};
 }
 
 std::vector<py::ssize_t> sequence_shape(const RnnProblem& p, int64_t width) {
@@ -103,9 +114,7 @@ py::tuple simple_rnn_backward_t(const py::array& x, const py::object& kernel, co
   const RnnProblem p = problem(x, H, lengths, activation, 0, reverse, time_major);
   auto [dx, dx_ptr] = optional_array<T>(input_gradient, sequence_shape(p, p.D));
   auto dh0 = empty<T>({p.B, H});
-  auto dkernel = empty<T>({p.D, H});
-  auto drecurrent = empty<T>({H, H});
-  auto dbias = empty<T>({H});
+  auto [dkernel, drecurrent, dbias] = weight_gradient_arrays<T>(p.D, H, H);
   const int64_t seq = p.T * p.B * H;
   SimpleRnnBackward<T> a{input<T>(x, p.T * p.B * p.D, "x"), input<T>(kernel, p.D * H, "kernel"),
                          input<T>(recurrent_kernel, H * H, "recurrent_kernel"), input<T>(h0, p.B * H, "h0"),
@@ -156,9 +165,7 @@ py::tuple lstm_backward_t(const py::array& x, const py::object& kernel, const py
   auto [dx, dx_ptr] = optional_array<T>(input_gradient, sequence_shape(p, p.D));
   auto dh0 = empty<T>({p.B, H});
   auto dc0 = empty<T>({p.B, H});
-  auto dkernel = empty<T>({p.D, 4 * H});
-  auto drecurrent = empty<T>({H, 4 * H});
-  auto dbias = empty<T>({4 * H});
+  auto [dkernel, drecurrent, dbias] = weight_gradient_arrays<T>(p.D, H, 4 * H);
   const int64_t seq = p.T * p.B * H;
   LstmBackward<T> a{input<T>(x, p.T * p.B * p.D, "x"), input<T>(kernel, p.D * 4 * H, "kernel"),
                     input<T>(recurrent_kernel, H * 4 * H, "recurrent_kernel"), input<T>(h0, p.B * H, "h0"),

@@ -194,31 +194,31 @@ inline void panel_product(int64_t rows, const T* a, int64_t lda, int64_t K, cons
   }
 }
 
-// c (M, w; row stride ldc) += a^T @ b over n rows, in registers: a (n, M; row stride lda) holds
-// the M rows of the left factor as columns, b (n, NV * lanes; row stride ldb).
+// c (M, w; row stride ldc) = (or += with accumulate) a^T @ b over n rows, in registers: a (n, M;
+// row stride lda) holds the M rows of the left factor as columns, b (n, NV * lanes; row stride ldb).
 template <typename T, int M, int NV>
 inline void transposed_tile_product(int64_t n, const T* a, int64_t lda, const T* b, int64_t ldb, T* c, int64_t ldc,
-                                    int w) {
-  tile_kernel<T, M, NV>(n, a, 1, lda, b, ldb, c, ldc, w, true);
+                                    int w, bool accumulate) {
+  tile_kernel<T, M, NV>(n, a, 1, lda, b, ldb, c, ldc, w, accumulate);
 }
 
 // The same for a run-time row count m in [1, kTileRows].
 template <typename T, int NV, int M = kTileRows>
 inline void transposed_tile_rows(int m, int64_t n, const T* a, int64_t lda, const T* b, int64_t ldb, T* c,
-                                 int64_t ldc, int w) {
+                                 int64_t ldc, int w, bool accumulate) {
   if constexpr (M > 1) {
-    if (m < M) return transposed_tile_rows<T, NV, M - 1>(m, n, a, lda, b, ldb, c, ldc, w);
+    if (m < M) return transposed_tile_rows<T, NV, M - 1>(m, n, a, lda, b, ldb, c, ldc, w, accumulate);
   }
-  transposed_tile_product<T, M, NV>(n, a, lda, b, ldb, c, ldc, w);
+  transposed_tile_product<T, M, NV>(n, a, lda, b, ldb, c, ldc, w, accumulate);
 }
 
-// c (K, N; row stride ldc) += a^T @ b for b (n, N; row stride ldb) and a (n, K) stored in strips
+// c (K, N; row stride ldc) = (or += with accumulate) a^T @ b for b (n, N; row stride ldb) and a (n, K) stored in strips
 // of kTileRows columns (strip_layout), in tiles of kTileRows rows of c by up to 4 vectors. (With
 // a's rows read in place instead, 6 values a few hundred bytes apart per step of the tile's loop,
 // the product ran at ~120 GFLOP/s per core; from strips at ~150.)
 template <typename T>
-inline void add_transposed_product(int64_t n, int64_t K, int64_t N, const T* a, const T* b, int64_t ldb, T* c,
-                                   int64_t ldc) {
+inline void transposed_product(int64_t n, int64_t K, int64_t N, const T* a, const T* b, int64_t ldb, T* c,
+                               int64_t ldc, bool accumulate) {
   constexpr int L = lanes<T>();
   for (int64_t j0 = 0; j0 < N; j0 += 4 * L) {
     const int w = static_cast<int>(std::min<int64_t>(4 * L, N - j0));
@@ -226,7 +226,7 @@ inline void add_transposed_product(int64_t n, int64_t K, int64_t N, const T* a, 
       for (int64_t k0 = 0; k0 < K; k0 += kTileRows) {
         const int m = static_cast<int>(std::min<int64_t>(kTileRows, K - k0));
         transposed_tile_rows<T, decltype(NV)::value>(m, n, a + k0 * n, kTileRows, b + j0, ldb, c + k0 * ldc + j0,
-                                                     ldc, w);
+                                                     ldc, w, accumulate);
       }
     };
     const int nv = (w + L - 1) / L;
@@ -237,7 +237,7 @@ inline void add_transposed_product(int64_t n, int64_t K, int64_t N, const T* a, 
   }
 }
 
-// Where add_transposed_product's left factor (n, K) keeps value (i, k): columns [s*R, s*R + R)
+// Where transposed_product's left factor (n, K) keeps value (i, k): columns [s*R, s*R + R)
 // (R = kTileRows) form strip s, n rows of R values; the last strip is padded to R. Size:
 // strip_layout_size(n, K) values.
 inline int64_t strip_layout_offset(int64_t n, int64_t i, int64_t k) {

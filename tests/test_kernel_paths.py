@@ -169,6 +169,25 @@ def test_input_gradient_larger_than_the_caches_matches_reference(rng, monkeypatc
         np.testing.assert_allclose(g, w, rtol=2e-3, atol=2e-4, err_msg=f"result {i}")
 
 
+@pytest.mark.parametrize("cell", ["simple_rnn", "lstm"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_weight_gradients_after_the_loop_match_reference(rng, monkeypatch, threads, dtype, cell):
+    # Split by units, backward makes the weight gradients after its loop, in place in one block:
+    # from fastrnn's own kernel over up to 128 positions (T * B, with AVX-512) and from OpenBLAS
+    # past that; H = 33 leaves partial vectors in the tiles' columns, lengths ended rows.
+    threads(2)
+    monkeypatch.setenv("FASTRNN_SPLIT", "units")
+    c = lambda a: a.astype(dtype)
+    tol = dict(rtol=1e-10, atol=1e-12) if dtype == np.float64 else dict(rtol=1e-3, atol=1e-4)
+    for T, B in ((128, 1), (129, 1), (20, 7), (3, 50)):
+        x, weights, states, lengths = case(rng, cell, B, 33, np.float64, T=T, D=7)
+        want = run(cell, x, weights, states, lengths, False, "numpy")
+        got = run(cell, c(x), {k: c(v) for k, v in weights.items()}, {k: c(v) for k, v in states.items()},
+                  lengths, False, "cpu")
+        for i, (g, w) in enumerate(zip(got, want)):
+            np.testing.assert_allclose(g, w, err_msg=f"T={T} B={B} result {i}", **tol)
+
+
 def test_callers_on_several_python_threads(rng):
     # The kernels release the GIL; concurrent callers share the worker pool in turns.
     x, weights, states, lengths = case(rng, "lstm", 9, 33, np.float32, T=20)
