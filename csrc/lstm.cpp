@@ -125,18 +125,20 @@ void lstm_forward(const RnnProblem& p, const LstmForward<T>& a) {
   if (p.T == 0 || B == 0 || H == 0) return;
   // x @ kernel for all steps unless the step does it; in training the projection becomes the
   // gate cache, row by row, where their rows coincide (x time-major, or a batch of one).
-  const bool fused = fused_input<T>(p, G);
-  const bool in_cache = a.gates && (p.time_major || B == 1);
-  Scratch workspace(fused || in_cache ? 0 : p.T * B * G * H * sizeof(T));
-  T* projection = fused ? nullptr : in_cache ? a.gates : workspace.as<T>();
-  if (!fused) input_projection(p, G, a.x, a.kernel, projection);
+  const InputProduct input = input_product<T>(p, G);
+  const bool blas = input == InputProduct::blas, in_cache = blas && a.gates && (p.time_major || B == 1);
+  Scratch workspace(!blas || in_cache ? 0 : p.T * B * G * H * sizeof(T));
+  T* projection = !blas ? nullptr : in_cache ? a.gates : workspace.as<T>();
+  if (blas) input_projection(p, G, a.x, a.kernel, projection);
   // [kernel;] recurrent_kernel packed: panel q = units [q*L, q*L + L) of gates i, f, c, o
-  PackedPanels<T> packed;
+  PackedPanels<T> packed, kernel_panels;
+  const bool fused = input == InputProduct::fused, packed_input = input == InputProduct::packed;
   const StackedWeights<T> weights{a.kernel, a.recurrent_kernel, fused ? p.D : 0, G * H};
+  const StackedWeights<T> kernel_rows{a.kernel, nullptr, p.D, G * H};
   const LoopSplit split = pack_recurrent(
       p, weights.D + H, (H + L - 1) / L, G,
       [&](int64_t q, int c) { const int64_t u = q * L + c % L; return u < H ? (c / L) * H + u : -1; }, weights,
-      packed);
+      packed, &kernel_rows, packed_input ? &kernel_panels : nullptr);
   const OutputWrites<T> outputs(p, a.saved_outputs);
   auto prefetch_next = [&](int64_t pos, int64_t b, int64_t q) {
     const int64_t row = p.row(pos, b), cached = cache_row(p, true, pos, b);
@@ -151,7 +153,7 @@ void lstm_forward(const RnnProblem& p, const LstmForward<T>& a) {
   auto update = [&](int64_t s, int64_t b, int64_t q, const T* z, const T* h_prev, T* h_next) {
     cell_forward(p, a, projection, outputs, s, b, q * L, std::min<int64_t>(L, H - q * L), z, h_prev, h_next);
   };
-  forward_through_time<T, G>(p, packed, split, fused ? a.x : nullptr, a.h0, a.h_T, update, prefetch_next);
+  forward_through_time<T, G>(p, packed, split, input, a.x, kernel_panels, a.h0, a.h_T, update, prefetch_next);
   outputs.finish(a.outputs);
 }
 

@@ -173,14 +173,14 @@ inline void tile_product_rows(int m, const T* a, int64_t lda, int64_t K, const T
   tile_product<T, M, NV>(a, lda, K, panel, out, accumulate);
 }
 
-// z (rows, NV * lanes) = a (rows, K) @ panel: row tiles over K in chunks of about chunk_bytes of
+// z (rows, NV * lanes) = (or += with accumulate) a (rows, K) @ panel: row tiles over K in chunks of about chunk_bytes of
 // the panel, so each chunk is read from L1 by every row tile (the whole panel may only fit L2).
 // (Software prefetch of the next chunk into L2 was dropped in the fourth session: the hardware
 // streamer already follows a panel, and the prefetches cost batch 1, whose weights stay in L2,
 // a third of its forward.)
 template <typename T, int NV>
 inline void panel_product(int64_t rows, const T* a, int64_t lda, int64_t K, const T* panel, T* z,
-                          int64_t chunk_bytes = 24 * 1024) {
+                          bool accumulate = false, int64_t chunk_bytes = 24 * 1024) {
   constexpr int W = NV * lanes<T>();
   const int64_t per_chunk = std::max<int64_t>(32, chunk_bytes / (W * static_cast<int64_t>(sizeof(T))));
   const int64_t chunks = (K + per_chunk - 1) / per_chunk;  // 1 when the panel fits L1 already
@@ -189,7 +189,7 @@ inline void panel_product(int64_t rows, const T* a, int64_t lda, int64_t K, cons
     const int64_t kn = std::min(chunk, K - k0);
     for (int64_t m0 = 0; m0 < rows; m0 += kTileRows) {
       const int m = static_cast<int>(std::min<int64_t>(kTileRows, rows - m0));
-      tile_product_rows<T, NV>(m, a + m0 * lda + k0, lda, kn, panel + k0 * W, z + m0 * W, k0 > 0);
+      tile_product_rows<T, NV>(m, a + m0 * lda + k0, lda, kn, panel + k0 * W, z + m0 * W, accumulate || k0 > 0);
     }
   }
 }

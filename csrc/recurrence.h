@@ -94,23 +94,37 @@ constexpr int64_t padded(int64_t n) {
   return n + 64 / static_cast<int64_t>(sizeof(T));
 }
 
-// Whether forward's time loop also does the input product: each step multiplies [x_t | h_{t-1}]
-// by [kernel; recurrent_kernel] instead of one big product before the loop. The flops are the
-// same; what it saves is writing and re-reading the (T*B, G*H) projection, whose rows the step
-// reads T apart. What it costs is streaming the larger stacked weights through the cores at
-// every step, which pays when they fit the cores' L2 (1 MB each), or x is narrow beside h (D <=
-// H/4), or enough rows share each weight line (B >= 48). Measured (LSTM inference, after the
-// step barrier stopped sleeping): 1.1-1.9x faster fused at (28, 128, 28, 128), (500, 128, 32,
-// 32), (100, 64, 64, 1024); with D = H = 512, 1.0x at B = 32, 1.07x at 48, 1.15x at 64, 1.07x
-// at 128 (0.88x at B = 16); 0.67x at batch 1, where each step's product is latency-bound.
-// FASTRNN_FUSE_INPUT=0|1 forces it.
+// Where forward makes the input product x_t @ kernel:
+//   blas: one OpenBLAS product for all steps before the loop, which the cells add in;
+//   fused: in each step, which multiplies [x_t | h_{t-1}] by [kernel; recurrent_kernel] instead of
+//     h_{t-1} alone. The flops are the same; what it saves is writing and re-reading the (T*B,
+//     G*H) projection, whose rows the step reads T apart. What it costs is streaming the larger
+//     stacked weights through the cores at every step, which pays when they fit the cores' L2
+//     (1 MB each), or x is narrow beside h (D <= H/4), or enough rows share each weight line (B
+//     >= 48). Measured (LSTM inference, after the step barrier stopped sleeping): 1.1-1.9x
+//     faster fused at (28, 128, 28, 128), (500, 128, 32, 32), (100, 64, 64, 1024); with D = H =
+//     512, 1.0x at B = 32, 1.07x at 48, 1.15x at 64, 1.07x at 128 (0.88x at B = 16); 0.67x at
+//     batch 1, where each step's product is latency-bound.
+//   packed: before the loop too, but from the kernel packed into the same panels as the
+//     recurrent weights, by each thread for its own panels and rows, into its own L2: each step's
+//     tile then starts from x's part and adds h_{t-1}'s (the same sums, in the same order, as
+//     fused). For batches too small for fused whose weights fit the L2s (OpenBLAS is slow on
+//     their few rows): forward 1.04-1.13x for SimpleRNN (100, 1, 256, 256) and (100, 1, 512,
+//     512), 1.04-1.07x for LSTM (100, 4, 256, 256), 1.15x at (100, 2, 128, 128), 1.0x at (100,
+//     1, 256, 256); 0.89x for LSTM (100, 1, 512, 512), whose weights do not fit.
+// FASTRNN_INPUT_PRODUCT=blas|fused|packed forces one.
+enum class InputProduct { blas, fused, packed };
+
 template <typename T>
-inline bool fused_input(const RnnProblem& p, int G) {
-  const char* env = std::getenv("FASTRNN_FUSE_INPUT");
-  if (env && (std::strcmp(env, "0") == 0 || std::strcmp(env, "1") == 0)) return env[0] == '1';
+inline InputProduct input_product(const RnnProblem& p, int G) {
+  const char* env = std::getenv("FASTRNN_INPUT_PRODUCT");
+  if (env && std::strcmp(env, "blas") == 0) return InputProduct::blas;
+  if (env && std::strcmp(env, "fused") == 0) return InputProduct::fused;
+  if (env && std::strcmp(env, "packed") == 0) return InputProduct::packed;
   const int64_t stacked_bytes = (p.D + p.H) * G * p.H * static_cast<int64_t>(sizeof(T));
-  return p.B >= 2 * kTileRows &&
-         (4 * p.D <= p.H || stacked_bytes <= pool_threads() * (int64_t(1) << 20) || p.B >= 48);
+  const bool fit = stacked_bytes <= pool_threads() * (int64_t(1) << 20);
+  if (p.B >= 2 * kTileRows && (4 * p.D <= p.H || fit || p.B >= 48)) return InputProduct::fused;
+  return fit ? InputProduct::packed : InputProduct::blas;
 }
 
 // Whether a result of `values` Ts is larger than the cores' L2s: it would not stay cached for its
@@ -177,27 +191,33 @@ struct StackedWeights {
 
 // Weights packed once per call, by the loop's threads, into `panels` panels of `vectors`
 // vectors: value (k, c) of panel q is source (k, column_of(q, c)), or 0 where column_of is
-// negative. Returns the loop split for that size.
+// negative. With kernel_panels, the kernel's D rows (kernel_rows) are packed the same way, for the
+// input product made from them before forward's loop (InputProduct::packed). Returns the loop
+// split for the size of `packed`.
 template <typename T, typename ColumnOf, typename Source>
 LoopSplit pack_recurrent(const RnnProblem& p, int64_t K, int64_t panels, int vectors, ColumnOf column_of,
-                         const Source& source, PackedPanels<T>& packed) {
+                         const Source& source, PackedPanels<T>& packed, const StackedWeights<T>* kernel_rows = nullptr,
+                         PackedPanels<T>* kernel_panels = nullptr) {
   packed.resize(K, panels, vectors);
+  if (kernel_panels) kernel_panels->resize(p.D, panels, vectors);
   const LoopSplit split = loop_split(p.B, packed.panels, packed.bytes());
   auto pack = [&](int t, int n) {
     packed.fill(packed.panels * t / n, packed.panels * (t + 1) / n, column_of, source);
+    if (kernel_panels) kernel_panels->fill(panels * t / n, panels * (t + 1) / n, column_of, *kernel_rows);
   };
   parallel_for_threads(split.threads, pack);
   return split;
 }
 
 // Panels of U = vectors * L consecutive columns of a (K, columns) matrix (panel q = columns
-// [q*U, q*U + U)): the stacked weights for SimpleRNN's forward, recurrent_kernel^T for backward.
+// [q*U, q*U + U)): the weights for SimpleRNN's forward, recurrent_kernel^T for backward.
 template <typename T, typename Source>
-LoopSplit pack_units(const RnnProblem& p, int64_t K, int64_t columns, const Source& source, PackedPanels<T>& packed) {
+LoopSplit pack_units(const RnnProblem& p, int64_t K, int64_t columns, const Source& source, PackedPanels<T>& packed,
+                     const StackedWeights<T>* kernel_rows = nullptr, PackedPanels<T>* kernel_panels = nullptr) {
   const int nv = vectors_for_units<T>(columns);
   const int64_t U = nv * lanes<T>();
   auto column_of = [&](int64_t q, int c) { const int64_t u = q * U + c; return u < columns ? u : -1; };
-  return pack_recurrent(p, K, (columns + U - 1) / U, nv, column_of, source, packed);
+  return pack_recurrent(p, K, (columns + U - 1) / U, nv, column_of, source, packed, kernel_rows, kernel_panels);
 }
 
 // The forward time loop shared by the cells. packed holds the stacked weights (K = D + H rows,
@@ -208,10 +228,17 @@ LoopSplit pack_units(const RnnProblem& p, int64_t K, int64_t columns, const Sour
 // row b of the panel's product z, with h_prev and h_next row b of h_{t-1} and h_t. h_T gets the
 // last state.
 template <typename T, int NV, typename Update, typename Prefetch>
-void forward_through_time(const RnnProblem& p, const PackedPanels<T>& packed, const LoopSplit& split, const T* x_fused,
-                          const T* h0, T* h_T, Update update, Prefetch prefetch_next) {
+void forward_through_time(const RnnProblem& p, const PackedPanels<T>& packed, const LoopSplit& split,
+                          InputProduct input, const T* x, const PackedPanels<T>& kernel_panels, const T* h0, T* h_T,
+                          Update update, Prefetch prefetch_next) {
+  const T* x_fused = input == InputProduct::fused ? x : nullptr;
   const int64_t B = p.B, H = p.H, D = x_fused ? p.D : 0, ldh = padded<T>(D + H);
   constexpr int W = NV * lanes<T>();
+  // packed: x's part of panel q's product for position pos of sequence b, at x_part(q, b, pos)
+  const bool packed_x = input == InputProduct::packed;
+  Scratch x_parts(packed_x ? packed.panels * B * p.T * W * static_cast<int64_t>(sizeof(T)) : 0);
+  T* const parts = x_parts.as<T>();  // (as() reads the calling thread's arena)
+  auto x_part = [&](int64_t q, int64_t b, int64_t pos) { return parts + ((q * B + b) * p.T + pos) * W; };
   std::vector<T> states(2 * B * ldh);  // rows [x_t | h_{t-1}] and [x_{t+1} | h_t], swapped every step
   for (int64_t b = 0; b < B; ++b) std::copy(h0 + b * H, h0 + (b + 1) * H, states.data() + b * ldh + D);
   auto load_inputs = [&](int64_t s, T* rows, int64_t b0, int64_t b1) {  // x at step s, rows [b0, b1)
@@ -229,6 +256,10 @@ void forward_through_time(const RnnProblem& p, const PackedPanels<T>& packed, co
     int64_t q0 = split.panels_begin(t, packed.panels), q1 = split.panels_end(t, packed.panels);
     std::vector<T> tile((r1 - r0) * W);  // the panel's product for this thread's rows
     T* z = tile.data();
+    for (int64_t q = q0; q < q1 && packed_x; ++q)  // rows of sequence b lie row(1, b) - row(0, b) apart
+      for (int64_t b = r0; b < r1; ++b)
+        panel_product<T, NV>(p.length(b), x + p.row(0, b) * p.D, (p.row(1, b) - p.row(0, b)) * p.D, p.D,
+                             kernel_panels.panel(q), x_part(q, b, 0));
     for (int64_t s = 0; s < p.T; ++s) {
       const bool alone = split.by_units && solo.active(s);
       if (alone) {  // thread 0 runs the remaining steps by itself (SoloSwitch)
@@ -243,7 +274,11 @@ void forward_through_time(const RnnProblem& p, const PackedPanels<T>& packed, co
           const int64_t pos = p.position(s_ahead, b);
           if (pos >= 0) prefetch_next(pos, b, q_ahead);
         }
-        panel_product<T, NV>(r1 - r0, h_prev + r0 * ldh, ldh, D + H, packed.panel(q), z);
+        for (int64_t b = r0; b < r1 && packed_x; ++b) {
+          const int64_t pos = p.position(s, b);
+          if (pos >= 0) std::memcpy(z + (b - r0) * W, x_part(q, b, pos), W * sizeof(T));
+        }
+        panel_product<T, NV>(r1 - r0, h_prev + r0 * ldh, ldh, D + H, packed.panel(q), z, packed_x);
         for (int64_t b = r0; b < r1; ++b)
           update(s, b, q, z + (b - r0) * W, h_prev + b * ldh + D, h_next + b * ldh + D);
       }
@@ -287,7 +322,8 @@ inline void narrow_product(int64_t rows, int64_t D, const T* dz, int64_t ldz, co
     T z[kBlock * W];
     for (int64_t r0 = 0; r0 < rows; r0 += kBlock) {
       const int64_t m = std::min(kBlock, rows - r0);
-      panel_product<T, decltype(NV)::value>(m, dz + r0 * ldz, ldz, kernel_t.K, kernel_t.panel(0), z, INT64_MAX);
+      panel_product<T, decltype(NV)::value>(m, dz + r0 * ldz, ldz, kernel_t.K, kernel_t.panel(0), z, false,
+                                            INT64_MAX);
       for (int64_t i = 0; i < m; ++i) copy_row(z + i * W, D, dx + destination(r0 + i) * D, stream);
     }
   });

@@ -19,13 +19,16 @@ void simple_rnn_forward(const RnnProblem& p, const SimpleRnnForward<T>& a) {
   const int64_t B = p.B, H = p.H;
   std::copy(a.h0, a.h0 + B * H, a.h_T);
   if (p.T == 0 || B == 0 || H == 0) return;
-  const bool fused = fused_input<T>(p, 1);  // else x @ kernel for all steps first
-  Scratch workspace(fused ? 0 : p.T * B * H * sizeof(T));
-  T* projection = fused ? nullptr : workspace.as<T>();
-  if (!fused) input_projection(p, 1, a.x, a.kernel, projection);
-  PackedPanels<T> packed;
-  const StackedWeights<T> weights{a.kernel, a.recurrent_kernel, fused ? p.D : 0, H};
-  const LoopSplit split = pack_units(p, weights.D + H, H, weights, packed);
+  const InputProduct input = input_product<T>(p, 1);
+  const bool blas = input == InputProduct::blas;
+  Scratch workspace(blas ? p.T * B * H * sizeof(T) : 0);
+  T* projection = blas ? workspace.as<T>() : nullptr;
+  if (blas) input_projection(p, 1, a.x, a.kernel, projection);
+  PackedPanels<T> packed, kernel_panels;
+  const StackedWeights<T> weights{a.kernel, a.recurrent_kernel, input == InputProduct::fused ? p.D : 0, H};
+  const StackedWeights<T> kernel_rows{a.kernel, nullptr, p.D, H};
+  const LoopSplit split = pack_units(p, weights.D + H, H, weights, packed, &kernel_rows,
+                                     input == InputProduct::packed ? &kernel_panels : nullptr);
   const int64_t U = packed.width;
   auto prefetch_next = [&](int64_t pos, int64_t b, int64_t q) {
     const int64_t row = p.row(pos, b), u0 = q * U, w = std::min<int64_t>(U, H - u0);
@@ -61,7 +64,7 @@ void simple_rnn_forward(const RnnProblem& p, const SimpleRnnForward<T>& a) {
     }
   };
   with_vectors(packed.vectors, [&](auto NV) {
-    forward_through_time<T, decltype(NV)::value>(p, packed, split, fused ? a.x : nullptr, a.h0, a.h_T, update,
+    forward_through_time<T, decltype(NV)::value>(p, packed, split, input, a.x, kernel_panels, a.h0, a.h_T, update,
                                                  prefetch_next);
   });
   outputs.finish(a.outputs);

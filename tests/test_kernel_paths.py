@@ -1,7 +1,7 @@
 """Every path the CPU kernels' dispatch can take, against the NumPy reference: each SIMD level
 this CPU has, both ways of splitting the time loop between threads (by batch rows, by units;
-FASTRNN_SPLIT forces one), the input product before forward's loop or fused into its step
-(FASTRNN_FUSE_INPUT forces one), 1-3 threads, batch sizes around the register tile (6 rows on
+FASTRNN_SPLIT forces one), the three ways of making forward's input product (OpenBLAS before the
+loop, fused into the step, from the packed panels before the loop; FASTRNN_INPUT_PRODUCT forces one), 1-3 threads, batch sizes around the register tile (6 rows on
 AVX-512, 3 otherwise) and unit counts around every vector width (2-16 lanes) and panel width."""
 import os
 import subprocess
@@ -55,13 +55,14 @@ def case(rng, cell, B, H, dtype, T=6, D=5):
 
 @pytest.mark.parametrize("level", AVAILABLE)
 @pytest.mark.parametrize("split", ["rows", "units"])
-@pytest.mark.parametrize("fuse_input", ["0", "1"])
+@pytest.mark.parametrize("input_product", ["blas", "fused", "packed"])
 @pytest.mark.parametrize("cell", ["simple_rnn", "lstm"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_every_path_matches_reference(rng, monkeypatch, simd_level, threads, level, split, fuse_input, cell, dtype):
+def test_every_path_matches_reference(rng, monkeypatch, simd_level, threads, level, split, input_product, cell,
+                                      dtype):
     simd_level(level)
     monkeypatch.setenv("FASTRNN_SPLIT", split)
-    monkeypatch.setenv("FASTRNN_FUSE_INPUT", fuse_input)
+    monkeypatch.setenv("FASTRNN_INPUT_PRODUCT", input_product)
     # float64 runs the reference's math; float32 also has fast exp/tanh and its own rounding
     tol = dict(rtol=1e-10, atol=1e-12) if dtype == np.float64 else dict(rtol=1e-4, atol=2e-5)
     for i, (B, H) in enumerate(SHAPES):
@@ -76,15 +77,15 @@ def test_every_path_matches_reference(rng, monkeypatch, simd_level, threads, lev
             np.testing.assert_allclose(g, w, err_msg=f"B={B} H={H} threads={1 + i % 3}", **tol)
 
 
-@pytest.mark.parametrize("fuse_input", ["0", "1"])
+@pytest.mark.parametrize("input_product", ["blas", "fused", "packed"])
 @pytest.mark.parametrize("cell", ["simple_rnn", "lstm"])
-def test_splits_give_the_same_bits(rng, monkeypatch, threads, fuse_input, cell):
+def test_splits_give_the_same_bits(rng, monkeypatch, threads, input_product, cell):
     # Each recurrent product is one multiply-add chain per element, whoever computes it, so what
     # the time loops make (outputs, final states, their gradients, dx) has the same bits by rows
     # or by units. The weight gradients are sums over all positions that the rows split adds up
     # inside its loop, a chunk of steps per thread, and the units split after it: equal to rounding.
     threads(2)
-    monkeypatch.setenv("FASTRNN_FUSE_INPUT", fuse_input)
+    monkeypatch.setenv("FASTRNN_INPUT_PRODUCT", input_product)
     x, weights, states, lengths = case(rng, cell, 13, 40, np.float32)
     results = {}
     for split in ("rows", "units"):
@@ -98,6 +99,23 @@ def test_splits_give_the_same_bits(rng, monkeypatch, threads, fuse_input, cell):
             np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6, err_msg=name)
         else:
             assert np.array_equal(a, b), name
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize("split", ["rows", "units"])
+@pytest.mark.parametrize("cell", ["simple_rnn", "lstm"])
+def test_input_product_from_packed_panels_has_the_bits_of_fused(rng, monkeypatch, threads, split, cell, reverse):
+    # Made before the loop from the packed [kernel; recurrent_kernel] panels, x's part of each
+    # step's tile is the start of the same multiply-add chain that the fused step runs.
+    threads(2)
+    monkeypatch.setenv("FASTRNN_SPLIT", split)
+    x, weights, states, lengths = case(rng, cell, 7, 40, np.float32, T=9)
+    results = {}
+    for input_product in ("fused", "packed"):
+        monkeypatch.setenv("FASTRNN_INPUT_PRODUCT", input_product)
+        results[input_product] = run(cell, x, weights, states, lengths, reverse, "cpu")
+    for i, (a, b) in enumerate(zip(results["fused"], results["packed"])):
+        assert np.array_equal(a, b), i
 
 
 @pytest.mark.parametrize("D", [5, 70])
