@@ -173,8 +173,9 @@ inline void tile_product_rows(int m, const T* a, int64_t lda, int64_t K, const T
   tile_product<T, M, NV>(a, lda, K, panel, out, accumulate);
 }
 
-// z (rows, NV * lanes) = (or += with accumulate) a (rows, K) @ panel: row tiles over K in chunks of about chunk_bytes of
-// the panel, so each chunk is read from L1 by every row tile (the whole panel may only fit L2).
+// z (rows, NV * lanes) = (or += with accumulate) a (rows, K) @ panel: row tiles over K in chunks
+// of about chunk_bytes of the panel, so each chunk is read from L1 by every row tile (the whole
+// panel may only fit L2).
 // (Software prefetch of the next chunk into L2 was dropped in the fourth session: the hardware
 // streamer already follows a panel, and the prefetches cost batch 1, whose weights stay in L2,
 // a third of its forward.)

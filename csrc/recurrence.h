@@ -220,13 +220,15 @@ LoopSplit pack_units(const RnnProblem& p, int64_t K, int64_t columns, const Sour
   return pack_recurrent(p, K, (columns + U - 1) / U, nv, column_of, source, packed, kernel_rows, kernel_panels);
 }
 
-// The forward time loop shared by the cells. packed holds the stacked weights (K = D + H rows,
-// D = 0 unless x_fused is given) in panels of NV vectors. At step s each thread multiplies its
-// rows of [x_t | h_{t-1}] by each of its panels q, first calling prefetch_next(pos, b, q') for
-// each position pos and row b the update of its next panel q' will read (the first panel of the next step
-// after the last), then update(s, b, q, z, h_prev, h_next) for each row b: the fused update of
-// row b of the panel's product z, with h_prev and h_next row b of h_{t-1} and h_t. h_T gets the
-// last state.
+// The forward time loop shared by the cells. packed holds recurrent_kernel in panels of NV
+// vectors, under kernel (K = D + H rows) when the input product is fused; kernel_panels holds
+// kernel alone in the same panels when it is packed (then each thread first makes x's part of its
+// panels' products for all positions, and the steps add h_{t-1}'s). At step s each thread
+// multiplies its rows of [x_t | h_{t-1}] (h_{t-1} alone unless fused) by each of its panels q,
+// first calling prefetch_next(pos, b, q') for each position pos and row b the update of its next
+// panel q' will read (the first panel of the next step after the last), then update(s, b, q, z,
+// h_prev, h_next) for each row b: the fused update of row b of the panel's product z, with h_prev
+// and h_next row b of h_{t-1} and h_t. h_T gets the last state.
 template <typename T, int NV, typename Update, typename Prefetch>
 void forward_through_time(const RnnProblem& p, const PackedPanels<T>& packed, const LoopSplit& split,
                           InputProduct input, const T* x, const PackedPanels<T>& kernel_panels, const T* h0, T* h_T,

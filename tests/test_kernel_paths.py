@@ -1,8 +1,9 @@
 """Every path the CPU kernels' dispatch can take, against the NumPy reference: each SIMD level
 this CPU has, both ways of splitting the time loop between threads (by batch rows, by units;
 FASTRNN_SPLIT forces one), the three ways of making forward's input product (OpenBLAS before the
-loop, fused into the step, from the packed panels before the loop; FASTRNN_INPUT_PRODUCT forces one), 1-3 threads, batch sizes around the register tile (6 rows on
-AVX-512, 3 otherwise) and unit counts around every vector width (2-16 lanes) and panel width."""
+loop, fused into the step, from packed panels before the loop; FASTRNN_INPUT_PRODUCT forces one),
+1-3 threads, batch sizes around the register tile (6 rows on AVX-512, 3 otherwise) and unit
+counts around every vector width (2-16 lanes) and panel width."""
 import os
 import subprocess
 import sys
