@@ -140,7 +140,7 @@ inline bool outgrows_caches(int64_t values) {
 // out[0, n) = in[0, n), with streaming stores (whole aligned vectors) when `stream`.
 template <typename T>
 inline void copy_row(const T* in, int64_t n, T* out, bool stream) {
-  if (!stream) return (void)std::copy(in, in + n, out);
+  if (!stream) return copy_values(in, n, out);
   for (int64_t j = 0; j < n; j += lanes<T>()) {
     const int64_t w = std::min<int64_t>(lanes<T>(), n - j);
     stream_lanes(out + j, load_lanes(in + j, w), w);
@@ -247,7 +247,7 @@ void forward_through_time(const RnnProblem& p, const PackedPanels<T>& packed, co
     for (int64_t b = b0; b < b1 && D > 0; ++b) {
       const int64_t pos = p.position(s, b), next = s + 1 < p.T ? p.position(s + 1, b) : -1;
       if (next >= 0) prefetch<2>(x_fused + p.row(next, b) * D, D);  // copied a step later
-      if (pos >= 0) std::copy(x_fused + p.row(pos, b) * D, x_fused + p.row(pos, b) * D + D, rows + b * ldh);
+      if (pos >= 0) copy_values(x_fused + p.row(pos, b) * D, D, rows + b * ldh);
     }
   };
   load_inputs(0, states.data(), 0, B);
@@ -386,8 +386,8 @@ class ChunkedGradients {
         }
         const int64_t row = p_.row(pos, b), prev = p_.previous_position(pos, b);
         const T* h = prev < 0 ? initial_ + b * H : states_ + p_.row(prev, b) * H;
-        std::copy(x_ + row * D, x_ + row * D + D, in);
-        std::copy(h, h + H, in + D);
+        copy_values(x_ + row * D, D, in);
+        copy_values(h, H, in + D);
         in[D + H] = T(1);
         buf.destination[i] = row;
       }
@@ -491,7 +491,7 @@ void backward_through_time(const RnnProblem& p, int G, const PackedPanels<T>& pa
         const int64_t v0 = q * U, w = std::min<int64_t>(U, H - v0);
         panel_product<T, NV>(r1 - r0, d, ldd, G * H, packed.panel(q), z);
         for (int64_t b = r0; b < r1; ++b)
-          if (p.position(s, b) >= 0) std::copy(z + (b - r0) * U, z + (b - r0) * U + w, dh + b * H + v0);
+          if (p.position(s, b) >= 0) copy_values(z + (b - r0) * U, w, dh + b * H + v0);
       }
       if (chunked && s == chunk_begin) {
         chunked->add(t, chunk_begin, chunk_end, r0, r1, chunk.data(), ldz);
@@ -537,7 +537,7 @@ inline void gather_gradient_inputs(const RnnProblem& p, const T* x, const T* sta
   // values [k0, k0 + n) of row i = src[0, n), or zeros when src is null
   auto put = [&](int64_t i, int64_t k0, const T* src, int64_t n) {
     if (!strips) {
-      if (src) std::copy(src, src + n, inputs + i * K + k0);
+      if (src) copy_values(src, n, inputs + i * K + k0);
       else std::fill_n(inputs + i * K + k0, n, T(0));
       return;
     }

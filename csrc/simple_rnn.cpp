@@ -52,9 +52,9 @@ void simple_rnn_forward(const RnnProblem& p, const SimpleRnnForward<T>& a) {
     }
     for (int64_t j = 0; j < w; ++j) z[j] += a.bias[u0 + j];
     activate(z, U, p.activation);
-    std::copy(z, z + w, h_next + u0);
+    copy_values(z, w, h_next + u0);
     T* out = a.outputs + p.row(pos, b) * H + u0;
-    if (!outputs.stream) return (void)std::copy(z, z + w, out);
+    if (!outputs.stream) return copy_values(z, w, out);
     T* saved = outputs.saved_beside ? outputs.saved_beside + p.row(pos, b) * H + u0 : nullptr;
     for (int64_t j = 0; j < w; j += lanes<T>()) {  // both streamed from one load
       const int64_t n = std::min<int64_t>(lanes<T>(), w - j);
@@ -106,10 +106,10 @@ void simple_rnn_backward(const RnnProblem& p, const SimpleRnnBackward<T>& a) {
       const T* dout = a.d_outputs + row * H + u0;
       for (int64_t j = 0; j < w; ++j) dzb[j] = carry[j] + dout[j];
     } else {
-      std::copy(carry, carry + w, dzb);
+      copy_values(carry, w, dzb);
     }
     times_derivative(dzb, a.outputs + row * H + u0, w, p.activation);
-    if (dz_cache) std::copy(dzb, dzb + w, dz_cache + row * H + u0);
+    if (dz_cache) copy_values(dzb, w, dz_cache + row * H + u0);
   };
   with_vectors(packed.vectors, [&](auto NV) {
     backward_through_time<T, decltype(NV)::value>(p, 1, packed, split, a.dh0, cell, prefetch_next,
