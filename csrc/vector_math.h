@@ -105,16 +105,6 @@ inline void store_lanes(T* p, typename Vec<T>::type v, int64_t w) {
   else std::memcpy(p, &v, w * sizeof(T));
 }
 
-// out[0, n) = in[0, n), inline, a vector at a time: the rows the kernels copy at every step are
-// short (x's D values, a panel's units), too short to pay for a call to memmove (LSTM backward
-// 1.01-1.02x at (500, 128, 32, 32) and (28, 128, 28, 128)).
-template <typename T>
-inline void copy_values(const T* in, int64_t n, T* out) {
-  int64_t j = 0;
-  for (; j + lanes<T>() <= n; j += lanes<T>()) store_lanes(out + j, load_lanes(in + j, lanes<T>()), lanes<T>());
-  for (; j < n; ++j) out[j] = in[j];
-}
-
 // store_lanes bypassing the caches where a whole aligned vector is written: for the per-position
 // caches a step writes and only a later pass reads (LSTM gates and cells, backward's dz), whose
 // lines would otherwise be read in first and evict the weights and states the steps reuse.
