@@ -224,10 +224,10 @@ inline void transposed_tile_rows(int m, int64_t n, const T* a, int64_t lda, cons
   transposed_tile_product<T, M, NV>(n, a, lda, b, ldb, c, ldc, w, accumulate);
 }
 
-// c (K, N; row stride ldc) = (or += with accumulate) a^T @ b for b (n, N; row stride ldb) and a (n, K) stored in strips
-// of kTileRows columns (strip_layout), in tiles of kTileRows rows of c by up to 4 vectors. (With
-// a's rows read in place instead, 6 values a few hundred bytes apart per step of the tile's loop,
-// the product ran at ~120 GFLOP/s per core; from strips at ~150.)
+// c (K, N; row stride ldc) = (or += with accumulate) a^T @ b for b (n, N; row stride ldb) and a
+// (n, K) stored in strips of kTileRows columns (strip_layout), in tiles of kTileRows rows of c by
+// up to 4 vectors. (With a's rows read in place instead, 6 values a few hundred bytes apart per
+// step of the tile's loop, the product ran at ~120 GFLOP/s per core; from strips at ~150.)
 template <typename T>
 inline void transposed_product(int64_t n, int64_t K, int64_t N, const T* a, const T* b, int64_t ldb, T* c,
                                int64_t ldc, bool accumulate) {

@@ -106,8 +106,8 @@ def test_splits_give_the_same_bits(rng, monkeypatch, threads, input_product, cel
 @pytest.mark.parametrize("split", ["rows", "units"])
 @pytest.mark.parametrize("cell", ["simple_rnn", "lstm"])
 def test_input_product_from_packed_panels_has_the_bits_of_fused(rng, monkeypatch, threads, split, cell, reverse):
-    # Made before the loop from the packed [kernel; recurrent_kernel] panels, x's part of each
-    # step's tile is the start of the same multiply-add chain that the fused step runs.
+    # Made before the loop from the kernel packed into panels, x's part of each step's tile is the
+    # start of the same multiply-add chain that the fused step runs over [x_t | h_{t-1}].
     threads(2)
     monkeypatch.setenv("FASTRNN_SPLIT", split)
     x, weights, states, lengths = case(rng, cell, 7, 40, np.float32, T=9)
