@@ -53,6 +53,33 @@ inline void copy_values(const T* in, int64_t n, T* out) {
   for (; j < n; ++j) out[j] = in[j];
 }
 
+// Transposes a lanes x lanes block held as one vector per row. Block-recursive: at each level s,
+// rows i and i + s (bit s of i clear) swap their off-diagonal s x s blocks, two two-vector
+// shuffles per pair of rows (lanes * log2(lanes) shuffles in all, instead of a load and a store
+// per value).
+template <typename T>
+inline void transpose_block(typename Vec<T>::type* rows) {
+  using V = typename Vec<T>::type;
+  typedef std::conditional_t<sizeof(T) == 4, int32_t, int64_t> Index;
+  typedef Index Mask __attribute__((vector_size(kVectorBytes)));
+  constexpr int L = lanes<T>();
+#pragma GCC unroll 4
+  for (int s = L / 2; s >= 1; s /= 2) {
+    Mask low, high;  // row i keeps its own left, takes row i + s's left; row i + s the rights
+    for (int j = 0; j < L; ++j) {
+      low[j] = (j & s) ? L + j - s : j;
+      high[j] = (j & s) ? L + j : j + s;
+    }
+#pragma GCC unroll 16
+    for (int i = 0; i < L; ++i) {
+      if (i & s) continue;
+      const V a = rows[i], b = rows[i + s];
+      rows[i] = __builtin_shuffle(a, b, low);
+      rows[i + s] = __builtin_shuffle(a, b, high);
+    }
+  }
+}
+
 // A (K, N) matrix rearranged into panels: panel q holds K rows of `vectors` * lanes values, the
 // columns column_of(q, c) (zero where column_of is negative), 64-byte aligned.
 template <typename T>
@@ -74,9 +101,8 @@ struct PackedPanels {
   // Fills panels [q0, q1): value (k, c) = source (k, col) with col = column_of(q, c), zero where col
   // is negative. A source stored by rows (Source::by_rows, source.row(k): row k's values) is
   // copied run by run of consecutive columns; one stored by columns (source.column(col): column
-  // col's K values, e.g. a transposed matrix) in blocks of 64 panel rows, which stay in L1 while
-  // each column segment is written down them. (Value by value, packing took 7-9% of a batch-1
-  // LSTM call.)
+  // col's K values, e.g. a transposed matrix) a lanes x lanes block at a time, transposed in
+  // registers. (Value by value, packing took 7-9% of a batch-1 LSTM call.)
   template <typename ColumnOf, typename Source>
   void fill(int64_t q0, int64_t q1, ColumnOf column_of, const Source& source) {
     struct Run { int first, length; int64_t col; };  // columns [col, col + length) to [first, ...)
@@ -100,13 +126,21 @@ struct PackedPanels {
           for (const Run& r : runs) copy_values(row + r.col, r.length, out + r.first);
         }
       } else {
-        constexpr int64_t kBlock = 64;
-        for (int64_t k0 = 0; k0 < K; k0 += kBlock) {
-          const int64_t kn = std::min(kBlock, K - k0);
-          for (int c = 0; c < width; ++c) {
-            T* out = dst + k0 * width + c;
-            const T* column = cols[c] < 0 ? nullptr : source.column(cols[c]) + k0;
-            for (int64_t k = 0; k < kn; ++k) out[k * width] = column ? column[k] : T(0);
+        using V = typename Vec<T>::type;
+        constexpr int L = lanes<T>();
+        V block[L];  // lanes columns by lanes panel rows, transposed in registers
+        for (int64_t k0 = 0; k0 < K; k0 += L) {
+          const int64_t kn = std::min<int64_t>(L, K - k0);
+          for (int c0 = 0; c0 < width; c0 += L) {
+            for (int c = 0; c < L; ++c) {
+              block[c] = V{};
+              if (cols[c0 + c] < 0) continue;
+              const T* column = source.column(cols[c0 + c]) + k0;
+              if (kn == L) std::memcpy(&block[c], column, sizeof(V));  // a constant size: one load
+              else std::memcpy(&block[c], column, kn * sizeof(T));
+            }
+            transpose_block<T>(block);
+            for (int64_t k = 0; k < kn; ++k) std::memcpy(dst + (k0 + k) * width + c0, &block[k], sizeof(V));
           }
         }
       }
