@@ -102,7 +102,8 @@ struct PackedPanels {
   // is negative. A source stored by rows (Source::by_rows, source.row(k): row k's values) is
   // copied run by run of consecutive columns; one stored by columns (source.column(col): column
   // col's K values, e.g. a transposed matrix) a lanes x lanes block at a time, transposed in
-  // registers. (Value by value, packing took 7-9% of a batch-1 LSTM call.)
+  // registers. (Value by value, packing took 7-9% of a batch-1 LSTM call; copied down columns
+  // in L1-sized blocks, 5% of its backward, which the register transpose made 1.04x faster.)
   template <typename ColumnOf, typename Source>
   void fill(int64_t q0, int64_t q1, ColumnOf column_of, const Source& source) {
     struct Run { int first, length; int64_t col; };  // columns [col, col + length) to [first, ...)
