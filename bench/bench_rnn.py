@@ -219,7 +219,8 @@ def write_results(rows, command, threads):
     text = open(path).read() if os.path.exists(path) else "# fastrnn benchmark results\n"
     section = (f"## CPU kernels: fastrnn vs NumPy reference vs PyTorch\n\n"
                f"Machine: {machine()}. Threads: {threads} (fastrnn and PyTorch). float32, x (B, T, D).\n"
-               f"Command: `{command}`\n\n"
+               f"Command: `{command}` (from a source tree: `PYTHONPATH=python {command}`), "
+               f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n\n"
                "Medians of warmed-up runs; ratios are the other's time / fastrnn's time (>1: fastrnn faster). "
                "GFLOP/s counts only the matrix products (bench/shapes.py): forward 2·T·B·(D+H)·G·H, "
                "forward+backward 3x that.\n\n" + "\n".join(rows) + "\n\n")
