@@ -123,14 +123,16 @@ void lstm_forward(const RnnProblem& p, const LstmForward<T>& a) {
   std::copy(a.h0, a.h0 + B * H, a.h_T);
   std::copy(a.c0, a.c0 + B * H, a.c_T);  // c_T is the running cell state
   if (p.T == 0 || B == 0 || H == 0) return;
-  // x @ kernel for all steps unless the step does it; in training the projection becomes the
-  // gate cache, row by row, where their rows coincide (x time-major, or a batch of one).
+  // x @ kernel (recurrence.h InputProduct): from OpenBLAS for all steps first (blas; in training
+  // the projection becomes the gate cache, row by row, where their rows coincide: x time-major,
+  // or a batch of one), in the step (fused), or from the kernel's own packed panels (packed).
   const InputProduct input = input_product<T>(p, G);
   const bool blas = input == InputProduct::blas, in_cache = blas && a.gates && (p.time_major || B == 1);
   Scratch workspace(!blas || in_cache ? 0 : p.T * B * G * H * sizeof(T));
   T* projection = !blas ? nullptr : in_cache ? a.gates : workspace.as<T>();
   if (blas) input_projection(p, G, a.x, a.kernel, projection);
-  // [kernel;] recurrent_kernel packed: panel q = units [q*L, q*L + L) of gates i, f, c, o
+  // [kernel;] recurrent_kernel (and kernel alone, packed) packed: panel q = units [q*L, q*L + L)
+  // of gates i, f, c, o
   PackedPanels<T> packed, kernel_panels;
   const bool fused = input == InputProduct::fused, packed_input = input == InputProduct::packed;
   const StackedWeights<T> weights{a.kernel, a.recurrent_kernel, fused ? p.D : 0, G * H};
