@@ -331,6 +331,21 @@ inline void narrow_product(int64_t rows, int64_t D, const T* dz, int64_t ldz, co
   });
 }
 
+// [x | h_{t-1} | 1] (D + H + 1 values) for input position pos of sequence b: x's row, the state
+// that step consumed (states' row of the previous position, or initial for the first) and a one,
+// so that one product with dz gives dkernel, drecurrent_kernel and dbias together; all zeros for
+// an ended sequence (pos < 0 or past its length), whose dz is zero.
+template <typename T>
+inline void gradient_input_row(const RnnProblem& p, const T* x, const T* states, const T* initial, int64_t pos,
+                               int64_t b, T* out) {
+  const int64_t D = p.D, H = p.H;
+  if (pos < 0 || pos >= p.length(b)) return (void)std::fill_n(out, D + H + 1, T(0));
+  const int64_t row = p.row(pos, b), prev = p.previous_position(pos, b);
+  copy_values(x + row * D, D, out);
+  copy_values(prev < 0 ? initial + b * H : states + p.row(prev, b) * H, H, out + D);
+  out[D + H] = T(1);
+}
+
 // The weight and input gradients of a backward whose time loop is split by rows, made inside the
 // loop: every few steps each thread multiplies the dz of its rows for those steps, still in its
 // L2, into its own partial [dkernel; drecurrent_kernel; dbias] and into dx. The alternative (the
@@ -367,7 +382,7 @@ class ChunkedGradients {
   // then row r0 + 1's, ..., so that the positions they gather from and scatter to follow each
   // other in (B, T, *) arrays (for full sequences in order).
   void add(int t, int64_t s0, int64_t s1, int64_t r0, int64_t r1, const T* dz, int64_t ldz) {
-    const int64_t steps = s1 - s0, n = steps * (r1 - r0), D = p_.D, H = p_.H, K = K_;
+    const int64_t steps = s1 - s0, n = steps * (r1 - r0), D = p_.D, K = K_;
     Buffers& buf = buffers_[t];
     buf.inputs.resize(strip_layout_size(n, K));
     constexpr int64_t kBlock = 16;  // rows gathered, then dealt out to the strips
@@ -378,18 +393,8 @@ class ChunkedGradients {
       const int64_t i1 = std::min(n, i0 + kBlock);
       for (int64_t i = i0; i < i1; ++i) {  // i = row r0 + i / steps at step s0 + i % steps
         const int64_t b = r0 + i / steps, s = s0 + i % steps, pos = p_.position(s, b);
-        T* in = buf.rows.data() + (i - i0) * ldr;
-        if (pos < 0) {  // ended: dz is zero, and so is this padding position's dx
-          std::fill_n(in, K, T(0));
-          buf.destination[i] = p_.row(s, b);
-          continue;
-        }
-        const int64_t row = p_.row(pos, b), prev = p_.previous_position(pos, b);
-        const T* h = prev < 0 ? initial_ + b * H : states_ + p_.row(prev, b) * H;
-        copy_values(x_ + row * D, D, in);
-        copy_values(h, H, in + D);
-        in[D + H] = T(1);
-        buf.destination[i] = row;
+        gradient_input_row(p_, x_, states_, initial_, pos, b, buf.rows.data() + (i - i0) * ldr);
+        buf.destination[i] = pos < 0 ? p_.row(s, b) : p_.row(pos, b);  // ended: this padding position's dx is zero
       }
       for (int64_t k = 0; k < K; k += kTileRows)
         for (int64_t i = i0; i < i1; ++i)
@@ -527,30 +532,21 @@ struct BackwardScratch {
   }
 };
 
-// inputs (T*B, D + H + 1): per position, x, the state the step consumed (h_{t-1}, from states or
-// initial; zero past a sequence's length) and a one, so that a single product with dz gives
-// dkernel, drecurrent_kernel and dbias together (weight_gradients). By rows, or in strip_layout.
+// inputs (T*B, D + H + 1): gradient_input_row for every position, by rows or in strip_layout.
 template <typename T>
 inline void gather_gradient_inputs(const RnnProblem& p, const T* x, const T* states, const T* initial, T* inputs,
                                    bool strips) {
-  const int64_t D = p.D, H = p.H, K = D + H + 1, rows = p.T * p.B;
-  // values [k0, k0 + n) of row i = src[0, n), or zeros when src is null
-  auto put = [&](int64_t i, int64_t k0, const T* src, int64_t n) {
-    if (!strips) {
-      if (src) copy_values(src, n, inputs + i * K + k0);
-      else std::fill_n(inputs + i * K + k0, n, T(0));
-      return;
-    }
-    for (int64_t j = 0; j < n; ++j) inputs[strip_layout_offset(rows, i, k0 + j)] = src ? src[j] : T(0);
-  };
+  const int64_t K = p.D + p.H + 1, rows = p.T * p.B;
   auto job = [&](int t, int n) {
-    const T one = T(1);
+    std::vector<T> row_values(strips ? K : 0);  // a row, dealt out to the strips
     for (int64_t i = rows * t / n; i < rows * (t + 1) / n; ++i) {  // sequence b, position pos
       const int64_t b = i / std::max<int64_t>(p.T, 1), pos = i % std::max<int64_t>(p.T, 1), row = p.row(pos, b);
-      const int64_t prev = p.previous_position(pos, b);
-      put(row, 0, x + row * D, D);
-      put(row, D, pos >= p.length(b) ? nullptr : prev < 0 ? initial + b * H : states + p.row(prev, b) * H, H);
-      put(row, D + H, &one, 1);
+      if (!strips) {
+        gradient_input_row(p, x, states, initial, pos, b, inputs + row * K);
+        continue;
+      }
+      gradient_input_row(p, x, states, initial, pos, b, row_values.data());
+      for (int64_t k = 0; k < K; ++k) inputs[strip_layout_offset(rows, row, k)] = row_values[k];
     }
   };
   parallel_for_threads(static_cast<int>(std::min<int64_t>(pool_threads(), std::max<int64_t>(rows, 1))), job);
