@@ -13,6 +13,7 @@
 #include "array_pool.h"
 #include "blas.h"
 #include "dispatch.h"
+#include "optimizer_updates.h"
 #include "pool.h"
 
 namespace py = pybind11;
@@ -30,6 +31,17 @@ const T* input(const py::object& obj, int64_t size, const char* name) {
                                 (sizeof(T) == 4 ? "float32" : "float64") + " array of " +
                                 std::to_string(size) + " items");
   return static_cast<const T*>(arr.data());
+}
+
+// A writable pointer into `arr`, checked to be C-ordered T with `size` items (updated in place).
+template <typename T>
+T* in_place(const py::array& arr, int64_t size, const char* name) {
+  if (!py::isinstance<py::array_t<T>>(arr) || !(arr.flags() & py::array::c_style) || arr.size() != size ||
+      !arr.writeable())
+    throw std::invalid_argument(std::string("_core: argument '") + name + "' must be a writable C-contiguous " +
+                                (sizeof(T) == 4 ? "float32" : "float64") + " array of " +
+                                std::to_string(size) + " items");
+  return static_cast<T*>(const_cast<void*>(arr.data()));
 }
 
 // A new uninitialized C-ordered array; large ones take their memory from the array pool.
@@ -200,10 +212,45 @@ py::array_t<T> matmul_t(const py::array& a, const py::array& b, bool transpose_a
   return c;
 }
 
-bool is_float32(const py::array& x) {
+// The optimizer steps of optimizer_updates.h on w and its slots, in place; the coefficients as
+// NumPy rounds Python floats for an array of w's dtype.
+template <typename T>
+void adam_update_t(const py::array& w, const py::array& g, const py::array& m, const py::array& v, double c1,
+                   double c2, double alpha, double epsilon) {
+  const int64_t n = w.size();
+  T* pw = in_place<T>(w, n, "w");
+  const T* pg = input<T>(g, n, "g");
+  T *pm = in_place<T>(m, n, "m"), *pv = in_place<T>(v, n, "v");
+  py::gil_scoped_release release;
+  adam_update<T>(n, pw, pg, pm, pv, T(c1), T(c2), T(alpha), T(epsilon));
+}
+
+template <typename T>
+void rmsprop_update_t(const py::array& w, const py::array& g, const py::array& v, double rho, double c, double lr,
+                      double epsilon) {
+  const int64_t n = w.size();
+  T* pw = in_place<T>(w, n, "w");
+  const T* pg = input<T>(g, n, "g");
+  T* pv = in_place<T>(v, n, "v");
+  py::gil_scoped_release release;
+  rmsprop_update<T>(n, pw, pg, pv, T(rho), T(c), T(lr), T(epsilon));
+}
+
+template <typename T>
+void momentum_update_t(const py::array& w, const py::array& g, const py::array& m, double momentum, double lr,
+                       bool nesterov) {
+  const int64_t n = w.size();
+  T* pw = in_place<T>(w, n, "w");
+  const T* pg = input<T>(g, n, "g");
+  T* pm = in_place<T>(m, n, "m");
+  py::gil_scoped_release release;
+  momentum_update<T>(n, pw, pg, pm, T(momentum), T(lr), nesterov);
+}
+
+bool is_float32(const py::array& x, const char* name = "x") {
   if (py::isinstance<py::array_t<float>>(x)) return true;
   if (py::isinstance<py::array_t<double>>(x)) return false;
-  throw std::invalid_argument("_core: argument 'x' must be float32 or float64");
+  throw std::invalid_argument(std::string("_core: argument '") + name + "' must be float32 or float64");
 }
 
 void set_num_threads(int n) {
@@ -248,6 +295,21 @@ PYBIND11_MODULE(_core, m) {
   m.def("matmul", [](const py::array& a, const py::array& b, bool transpose_a, bool transpose_b) {
     return is_float32(a) ? py::object(matmul_t<float>(a, b, transpose_a, transpose_b))
                          : py::object(matmul_t<double>(a, b, transpose_a, transpose_b));
+  });
+  m.def("adam_update", [](const py::array& w, const py::array& g, const py::array& m, const py::array& v, double c1,
+                          double c2, double alpha, double epsilon) {
+    if (is_float32(w, "w")) adam_update_t<float>(w, g, m, v, c1, c2, alpha, epsilon);
+    else adam_update_t<double>(w, g, m, v, c1, c2, alpha, epsilon);
+  });
+  m.def("rmsprop_update", [](const py::array& w, const py::array& g, const py::array& v, double rho, double c,
+                             double lr, double epsilon) {
+    if (is_float32(w, "w")) rmsprop_update_t<float>(w, g, v, rho, c, lr, epsilon);
+    else rmsprop_update_t<double>(w, g, v, rho, c, lr, epsilon);
+  });
+  m.def("momentum_update", [](const py::array& w, const py::array& g, const py::array& m, double momentum, double lr,
+                              bool nesterov) {
+    if (is_float32(w, "w")) momentum_update_t<float>(w, g, m, momentum, lr, nesterov);
+    else momentum_update_t<double>(w, g, m, momentum, lr, nesterov);
   });
   m.def("pooled_bytes", &pool_cached_bytes, "Bytes of freed result arrays kept for reuse.");
   m.def("release_pooled", &pool_clear, "Frees the result arrays kept for reuse.");

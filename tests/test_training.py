@@ -46,6 +46,35 @@ def test_adam_by_hand():
     np.testing.assert_allclose(step(optimizers.Adam(0.01), [1.0], [2.0], 2), [w])
 
 
+@pytest.mark.parametrize("make", [lambda: optimizers.SGD(0.1, momentum=0.9),
+                                  lambda: optimizers.SGD(0.1, momentum=0.9, nesterov=True),
+                                  lambda: optimizers.RMSprop(0.01), lambda: optimizers.Adam(0.01)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_optimizer_steps_in_the_core_match_numpy_bit_for_bit(make, dtype):
+    # The cpu backend runs dense steps in one C++ pass (large arrays split across threads); the
+    # NumPy code is its twin. Shapes: one value, odd sizes, a table past the threading size, a
+    # transposed (non-contiguous) weight that stays on NumPy, and sparse rows.
+    fastrnn = pytest.importorskip("fastrnn")
+    if fastrnn._core is None:
+        pytest.skip("the C++ core is not built")
+    rng = np.random.default_rng(3)
+    shapes = [(1,), (7,), (33, 65), (300_007,)]
+    start = [rng.standard_normal(s).astype(dtype) for s in shapes] + [rng.standard_normal((9, 5)).astype(dtype)]
+    grads = [[rng.standard_normal(w.shape).astype(dtype) for w in start] for _ in range(4)]
+    rows = np.array([0, 4, 8])
+    results = []
+    for backend in ("numpy", "cpu"):
+        weights = [w.copy() for w in start[:-1]] + [start[-1].T.copy().T]  # the last one transposed
+        opt = make()
+        with fastrnn.set_backend(backend):
+            for g in grads:
+                opt.apply(weights, g[:-1] + [IndexedRows(rows, g[-1][rows])])
+                opt.apply(weights[:-1], g[:-1])
+        results.append(weights + [s for slots in opt.get_slots(weights) for s in slots.values()])
+    for numpy_result, cpu_result in zip(*results):
+        np.testing.assert_array_equal(cpu_result, numpy_result)
+
+
 @pytest.mark.parametrize("opt", [optimizers.SGD(0.1, momentum=0.9), optimizers.RMSprop(), optimizers.Adam()])
 def test_sparse_rows_update_only_those_rows_like_dense_rows(opt):
     table = np.ones((6, 2))

@@ -7,9 +7,21 @@ variant, like LazyAdam or torch's SparseAdam) so a step costs O(rows touched), n
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
+from . import _core
+from .backend import get_backend
 from .layers.base import IndexedRows
+
+
+def _fused(w, *others) -> bool:
+    """Whether a step runs in the C++ core (one pass, same bits as the NumPy code it replaces): on
+    the cpu backend, for a writable weight and slots of one float dtype and shape, all C-ordered."""
+    return (_core is not None and get_backend() == "cpu" and w.dtype in (np.float32, np.float64)
+            and w.flags.writeable and w.flags.c_contiguous
+            and all(a.dtype == w.dtype and a.shape == w.shape and a.flags.c_contiguous for a in others))
 
 
 class Optimizer:
@@ -40,7 +52,9 @@ class Optimizer:
         grads = self._clip(list(grads))
         self.iterations += 1
         for w, g in zip(weights, grads):
-            slots = self._slots.setdefault(id(w), {k: np.zeros_like(w) for k in self.slot_names})
+            slots = self._slots.get(id(w))
+            if slots is None:
+                slots = self._slots[id(w)] = {k: np.zeros_like(w) for k in self.slot_names}
             if isinstance(g, IndexedRows):
                 rows = g.indices
                 w_rows, slot_rows = w[rows], {k: s[rows] for k, s in slots.items()}
@@ -108,6 +122,8 @@ class SGD(Optimizer):
             w -= self.learning_rate * g
             return
         m = slots["momentum"]
+        if _fused(w, g, m):
+            return _core.momentum_update(w, g, m, self.momentum, self.learning_rate, self.nesterov)
         m *= self.momentum
         m -= self.learning_rate * g
         w += self.momentum * m - self.learning_rate * g if self.nesterov else m
@@ -134,6 +150,8 @@ class RMSprop(Optimizer):
 
     def _step(self, w, g, slots):
         v = slots["velocity"]
+        if _fused(w, g, v):
+            return _core.rmsprop_update(w, g, v, self.rho, 1 - self.rho, self.learning_rate, self.epsilon)
         v *= self.rho
         v += (1 - self.rho) * g * g
         w -= self.learning_rate * g / np.sqrt(v + self.epsilon)
@@ -160,8 +178,11 @@ class Adam(Optimizer):
 
     def _step(self, w, g, slots):
         t = self.iterations
-        alpha = self.learning_rate * np.sqrt(1 - self.beta_2 ** t) / (1 - self.beta_1 ** t)
+        # a Python float: NumPy rounds it to the weights' dtype, and the step stays in that dtype
+        alpha = self.learning_rate * math.sqrt(1 - self.beta_2 ** t) / (1 - self.beta_1 ** t)
         m, v = slots["m"], slots["v"]
+        if _fused(w, g, m, v):
+            return _core.adam_update(w, g, m, v, 1 - self.beta_1, 1 - self.beta_2, alpha, self.epsilon)
         m += (1 - self.beta_1) * (g - m)
         v += (1 - self.beta_2) * (g * g - v)
         w -= alpha * m / (np.sqrt(v) + self.epsilon)

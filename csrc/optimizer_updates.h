@@ -1,0 +1,27 @@
+// optimizer_updates.h: one optimizer step on a weight array, in a single pass over it, for the
+// cpu backend of fastrnn.optimizers, whose NumPy code is the twin: each element goes through the
+// same operations in the same order and precision as there (the coefficients arrive already
+// rounded to T, as NumPy rounds a Python float), so the bits match. NumPy makes a temporary
+// array per operation, ten passes for an Adam step; here it is one.
+#pragma once
+#include <cstdint>
+
+namespace fastrnn {
+
+// All arrays hold n values; w (the weights) and the slots (m, v) are updated in place, g (the
+// gradient) is read.
+
+// Adam: m += c1 * (g - m); v += c2 * (g * g - v); w -= alpha * m / (sqrt(v) + epsilon)
+template <typename T>
+void adam_update(int64_t n, T* w, const T* g, T* m, T* v, T c1, T c2, T alpha, T epsilon);
+
+// RMSprop: v *= rho; v += c * g * g; w -= lr * g / sqrt(v + epsilon)
+template <typename T>
+void rmsprop_update(int64_t n, T* w, const T* g, T* v, T rho, T c, T lr, T epsilon);
+
+// SGD with momentum: m *= momentum; m -= lr * g; then w += momentum * m - lr * g (Nesterov) or
+// w += m
+template <typename T>
+void momentum_update(int64_t n, T* w, const T* g, T* m, T momentum, T lr, bool nesterov);
+
+}  // namespace fastrnn
