@@ -65,7 +65,7 @@ std::pair<py::object, T*> optional_array(bool wanted, const std::vector<py::ssiz
 }
 
 // dkernel (D, N), drecurrent_kernel (H, N) and dbias (N,): views of one (D + H + 1, N) array, so
-// that backward's product over all steps writes them in place (recurrence.h WeightGradients).
+// that backward's product over all steps writes them in place (weight_gradients.h WeightGradients).
 template <typename T>
 std::array<py::array_t<T>, 3> weight_gradient_arrays(int64_t D, int64_t H, int64_t N) {
   auto block = empty<T>({D + H + 1, N});

@@ -8,7 +8,8 @@
 #include <vector>
 
 #include "activations.h"
-#include "recurrence.h"
+#include "backward_loop.h"
+#include "forward_loop.h"
 #include "vector_math.h"
 
 namespace fastrnn {
@@ -123,7 +124,7 @@ void lstm_forward(const RnnProblem& p, const LstmForward<T>& a) {
   std::copy(a.h0, a.h0 + B * H, a.h_T);
   std::copy(a.c0, a.c0 + B * H, a.c_T);  // c_T is the running cell state
   if (p.T == 0 || B == 0 || H == 0) return;
-  // x @ kernel (recurrence.h InputProduct): from OpenBLAS for all steps first (blas; in training
+  // x @ kernel (forward_loop.h InputProduct): from OpenBLAS for all steps first (blas; in training
   // the projection becomes the gate cache, row by row, where their rows coincide: x time-major,
   // or a batch of one), in the step (fused), or from the kernel's own packed panels (packed).
   const InputProduct input = input_product<T>(p, G);

@@ -8,7 +8,8 @@
 #include <vector>
 
 #include "activations.h"
-#include "recurrence.h"
+#include "backward_loop.h"
+#include "forward_loop.h"
 #include "vector_math.h"
 
 namespace fastrnn {

@@ -11,7 +11,7 @@ from fastrnn.validation import ACTIVATIONS
 from conftest import backward, forward, make_problem
 
 SIZES = [(5, 4), (1, 17), (33, 3), (70, 5)]  # (D, H): odd, below and above one SIMD vector; D = 70:
-# x wider than the 4 vectors of the narrow-x input gradient (recurrence.h), so dx comes from BLAS
+# x wider than the 4 vectors of the narrow-x input gradient (weight_gradients.h), so dx comes from BLAS
 GRID = list(itertools.product(["simple_rnn", "lstm"], [1, 3, 64], [1, 7, 50], [False, True], [False, True],
                               [False, True]))
 
