@@ -12,6 +12,7 @@
 
 #include "array_pool.h"
 #include "blas.h"
+#include "denormals.h"
 #include "dispatch.h"
 #include "optimizer_updates.h"
 #include "pool.h"
@@ -112,6 +113,7 @@ py::tuple simple_rnn_forward_t(const py::array& x, const py::object& kernel, con
                         input<T>(h0, p.B * H, "h0"), outputs.mutable_data(), h_T.mutable_data(), saved_ptr};
   {
     py::gil_scoped_release release;
+    FlushDenormals flush;
     simple_rnn_forward<T>(p, a);
   }
   return py::make_tuple(outputs, h_T, saved);
@@ -135,6 +137,7 @@ py::tuple simple_rnn_backward_t(const py::array& x, const py::object& kernel, co
                          dkernel.mutable_data(), drecurrent.mutable_data(), dbias.mutable_data()};
   {
     py::gil_scoped_release release;
+    FlushDenormals flush;
     simple_rnn_backward<T>(p, a);
   }
   return py::make_tuple(dx, dh0, dkernel, drecurrent, dbias);
@@ -160,6 +163,7 @@ py::tuple lstm_forward_t(const py::array& x, const py::object& kernel, const py:
                    h_T.mutable_data(), c_T.mutable_data(), gates_ptr, cells_ptr, saved_ptr};
   {
     py::gil_scoped_release release;
+    FlushDenormals flush;
     lstm_forward<T>(p, a);
   }
   return py::make_tuple(outputs, h_T, c_T, gates, cells, saved);
@@ -189,6 +193,7 @@ py::tuple lstm_backward_t(const py::array& x, const py::object& kernel, const py
   if (!a.gates || !a.cells) throw std::invalid_argument("_core: lstm_backward needs the training cache");
   {
     py::gil_scoped_release release;
+    FlushDenormals flush;
     lstm_backward<T>(p, a);
   }
   return py::make_tuple(dx, dh0, dc0, dkernel, drecurrent, dbias);
@@ -336,6 +341,7 @@ PYBIND11_MODULE(_core, m) {
     d["simd_detected"] = simd_level_name(detected_simd_level());
     d["simd_in_use"] = simd_level_name(simd_level());
     d["native_build"] = FASTRNN_NATIVE_BUILD != 0;
+    d["denormals"] = "flushed to zero in the recurrent kernels (FTZ/DAZ)";
     return d;
   });
 }

@@ -51,6 +51,7 @@ struct Pool {
   std::atomic<JobFn> fn{nullptr};
   std::atomic<void*> ctx{nullptr};
   std::atomic<int> threads{1};
+  std::atomic<unsigned> mxcsr{0};  // the caller's floating-point mode (denormals.h), which workers adopt
 };
 
 Pool* pool = new Pool;  // leaked on purpose: workers may outlive static destructors
@@ -63,6 +64,7 @@ void worker_loop(Pool* p, int index, int seen) {  // seen: the job count when it
     // Read the job's parameters as one snapshot: a worker that sits a job out may wake only
     // after the next job was published, and must see that job's parameters with its number.
     int threads;
+    unsigned mxcsr;
     JobFn fn;
     void* ctx;
     for (;;) {  // a sequence lock: job is odd while the caller writes the parameters
@@ -71,10 +73,12 @@ void worker_loop(Pool* p, int index, int seen) {  // seen: the job count when it
       threads = p->threads.load(std::memory_order_relaxed);
       fn = p->fn.load(std::memory_order_relaxed);
       ctx = p->ctx.load(std::memory_order_relaxed);
+      mxcsr = p->mxcsr.load(std::memory_order_relaxed);
       std::atomic_thread_fence(std::memory_order_seq_cst);
       if (p->job.load(std::memory_order_seq_cst) == seen) break;
     }
     if (index >= threads) continue;
+    _mm_setcsr(mxcsr);
     fn(ctx, index, threads);
     _mm_sfence();  // the job's streaming stores (stream_lanes) visible before it reports done
     if (p->remaining.fetch_sub(1, std::memory_order_acq_rel) == 1) {
@@ -134,6 +138,7 @@ void parallel_run(int threads, JobFn fn, void* ctx) {
   p->fn.store(fn, std::memory_order_relaxed);
   p->ctx.store(ctx, std::memory_order_relaxed);
   p->threads.store(threads, std::memory_order_relaxed);
+  p->mxcsr.store(_mm_getcsr(), std::memory_order_relaxed);
   p->job.fetch_add(1, std::memory_order_seq_cst);  // even: start the job
   wake_all(p->job, p->job_sleepers);
   inside_job = true;

@@ -90,6 +90,53 @@ def test_bitwise_deterministic_for_a_given_thread_count(rng, cell):
         fastrnn.set_num_threads(saved)
 
 
+# --- subnormal numbers -------------------------------------------------------------------
+
+@pytest.mark.parametrize("cell", ["simple_rnn", "lstm"])
+def test_gradients_decayed_to_subnormals_are_flushed_and_match_the_reference(rng, cell):
+    # Only the last state gets a gradient (Keras' return_sequences=False): carried back through
+    # 400 steps it shrinks below float32's smallest normal number. The cpu kernels flush such
+    # values to zero (denormals.h: x86 spends ~100 cycles on each); the reference keeps them.
+    x, w, s = make_problem(rng, cell, 3, 400, 5, 8, dtype=np.float32)
+    out, finals, cache = forward(cell, x, w, s)
+    grads = backward(cell, cache, None, (np.ones_like(finals[0]),))
+    with fastrnn.set_backend("numpy"):
+        _, _, ref_cache = forward(cell, x, w, s)
+        ref = backward(cell, ref_cache, None, (np.ones_like(finals[0]),))
+    tiny = np.finfo(np.float32).tiny
+    subnormal = lambda a: (a != 0) & (np.abs(a) < tiny)
+    assert subnormal(ref.x).any()  # the case arises
+    for mine, want in zip(grads, ref):
+        assert not subnormal(mine).any()
+        np.testing.assert_allclose(mine, want, rtol=1e-4, atol=1e-6)
+
+
+def test_the_flush_ends_with_the_kernel_call(rng):
+    # NumPy's own arithmetic keeps its subnormals after a kernel call, and so do the pool's
+    # workers, which take the caller's floating-point mode with every job: a threaded optimizer
+    # step on values that underflow keeps NumPy's bits.
+    saved = fastrnn.get_num_threads()
+    try:
+        fastrnn.set_num_threads(2)
+        x, w, s = make_problem(rng, "lstm", 3, 400, 5, 8, dtype=np.float32)
+        _, finals, cache = forward("lstm", x, w, s)
+        backward("lstm", cache, None, (np.ones_like(finals[0]),))
+        assert np.float32(1e-38) * np.float32(1e-3) != 0
+        from fastrnn import optimizers
+        start = (rng.standard_normal(300_007) * 1e-38).astype(np.float32)
+        g = (rng.standard_normal(300_007) * 1e-36).astype(np.float32)
+        results = []
+        for backend in ("numpy", "cpu"):
+            weight, opt = start.copy(), optimizers.SGD(0.01, momentum=0.9)
+            with fastrnn.set_backend(backend):
+                opt.apply([weight], [g])
+            results.append(weight)
+        assert ((results[0] != 0) & (np.abs(results[0]) < np.finfo(np.float32).tiny)).any()
+        np.testing.assert_array_equal(results[1], results[0])
+    finally:
+        fastrnn.set_num_threads(saved)
+
+
 def test_num_threads_round_trip_and_validation():
     saved = fastrnn.get_num_threads()
     try:
