@@ -9,12 +9,14 @@
 #include <array>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "array_pool.h"
 #include "blas.h"
 #include "denormals.h"
 #include "dispatch.h"
 #include "optimizer_updates.h"
+#include "sparse_rows.h"
 #include "pool.h"
 
 namespace py = pybind11;
@@ -252,6 +254,37 @@ void momentum_update_t(const py::array& w, const py::array& g, const py::array& 
   momentum_update<T>(n, pw, pg, pm, T(momentum), T(lr), nesterov);
 }
 
+// The sparse gradient of a table lookup (sparse_rows.h): ids (n,) int64 in [0, input_dim) and
+// dy (n, dim) give rows (m,) and values (m, dim).
+template <typename T>
+py::tuple sum_rows_by_id_t(const py::array& ids, const py::array& dy, int64_t input_dim) {
+  if (!py::isinstance<py::array_t<int64_t>>(ids) || ids.ndim() != 1 || !(ids.flags() & py::array::c_style))
+    throw std::invalid_argument("_core: argument 'ids' must be a C-contiguous 1-D int64 array");
+  if (dy.ndim() != 2 || dy.shape(0) != ids.shape(0))
+    throw std::invalid_argument("_core: argument 'dy' must have shape (ids, dim)");
+  const int64_t n = ids.shape(0), dim = dy.shape(1);
+  const int64_t* id = static_cast<const int64_t*>(ids.data());
+  const T* g = input<T>(dy, n * dim, "dy");
+  for (int64_t k = 0; k < n; ++k)
+    if (id[k] < 0 || id[k] >= input_dim)
+      throw std::invalid_argument("_core: argument 'ids' must lie in [0, " + std::to_string(input_dim) + ")");
+  std::vector<int64_t> rows(n), slot(n);
+  int64_t m;
+  {
+    py::gil_scoped_release release;
+    m = distinct_ids(n, id, input_dim, rows.data(), slot.data());
+  }
+  py::array_t<int64_t> distinct(m);
+  std::copy(rows.begin(), rows.begin() + m, distinct.mutable_data());
+  auto values = empty<T>({m, dim});
+  T* v = values.mutable_data();
+  {
+    py::gil_scoped_release release;
+    sum_rows<T>(n, slot.data(), g, dim, m, v);
+  }
+  return py::make_tuple(distinct, values);
+}
+
 bool is_float32(const py::array& x, const char* name = "x") {
   if (py::isinstance<py::array_t<float>>(x)) return true;
   if (py::isinstance<py::array_t<double>>(x)) return false;
@@ -315,6 +348,10 @@ PYBIND11_MODULE(_core, m) {
                               bool nesterov) {
     if (is_float32(w, "w")) momentum_update_t<float>(w, g, m, momentum, lr, nesterov);
     else momentum_update_t<double>(w, g, m, momentum, lr, nesterov);
+  });
+  m.def("sum_rows_by_id", [](const py::array& ids, const py::array& dy, int64_t input_dim) {
+    return is_float32(dy, "dy") ? sum_rows_by_id_t<float>(ids, dy, input_dim)
+                                : sum_rows_by_id_t<double>(ids, dy, input_dim);
   });
   m.def("pooled_bytes", &pool_cached_bytes, "Bytes of freed result arrays kept for reuse.");
   m.def("release_pooled", &pool_clear, "Frees the result arrays kept for reuse.");

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._sparse_rows import sum_rows_by_id
 from . import initializers
 from .base import IndexedRows, Layer
 
@@ -63,10 +64,7 @@ class Embedding(Layer):
     def backward(self, dy, input_gradient=True):
         self.grads = {}
         if self.trainable:
-            rows, where = np.unique(self._ids.ravel(), return_inverse=True)
-            values = np.zeros((rows.size, self.output_dim), dy.dtype)
-            np.add.at(values, where.ravel(), dy.reshape(-1, self.output_dim))
-            self.grads["embeddings"] = IndexedRows(rows, values)
+            self.grads["embeddings"] = IndexedRows(*sum_rows_by_id(self._ids, dy, self.input_dim))
         return None
 
     def compute_mask(self, x, mask):

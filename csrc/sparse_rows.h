@@ -1,0 +1,18 @@
+// sparse_rows.h: the gradient of a table lookup (Embedding) as sparse rows: the distinct ids of
+// a batch in ascending order and, for each, the sum of the gradient rows where it occurs, added
+// in the order they occur. Those are the bits of NumPy's np.unique + np.add.at, the twin in
+// fastrnn/_sparse_rows.py, which take ~20 ms at a (128, 500) batch of 32-wide rows.
+#pragma once
+#include <cstdint>
+
+namespace fastrnn {
+
+// rows: the distinct values of ids[0, n), ascending (returns how many, m); slot[k]: the index in
+// rows of ids[k]. Every id must lie in [0, input_dim); rows and slot hold n values.
+int64_t distinct_ids(int64_t n, const int64_t* ids, int64_t input_dim, int64_t* rows, int64_t* slot);
+
+// values (m, dim) = 0, then values[slot[k]] += dy[k] (rows of dim values) for k = 0 .. n-1 in order.
+template <typename T>
+void sum_rows(int64_t n, const int64_t* slot, const T* dy, int64_t dim, int64_t m, T* values);
+
+}  // namespace fastrnn
