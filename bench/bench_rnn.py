@@ -20,7 +20,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(__file__))
 import fastrnn  # noqa: E402
 from fastrnn import ops  # noqa: E402
-from shapes import GATES, SHAPES, forward_flops  # noqa: E402
+from shapes import GATES, LAST_STATE_SHAPES, SHAPES, forward_flops  # noqa: E402
 
 try:
     import torch
@@ -75,6 +75,11 @@ def problem(cell, T, B, D, H, rng):
     return x, kernel, recurrent, bias, d_out
 
 
+# The passes timed: inference forward, training forward + backward with a gradient on every
+# output, and the same with a gradient on the last state only (h_T: LAST_STATE_SHAPES).
+PASSES = ("fwd", "fwd+bwd", "fwd+bwd, h_T")
+
+
 def fastrnn_fns(cell, x, kernel, recurrent, bias, d_out, backend):
     fwd_op = ops.lstm_forward if cell == "lstm" else ops.simple_rnn_forward
     bwd_op = ops.lstm_backward if cell == "lstm" else ops.simple_rnn_backward
@@ -86,7 +91,11 @@ def fastrnn_fns(cell, x, kernel, recurrent, bias, d_out, backend):
         out, _, cache = fwd_op(x, kernel, recurrent, bias, backend=backend)
         return out, bwd_op(cache, d_out)
 
-    return forward, forward_backward
+    def forward_backward_last_state():
+        out, _, cache = fwd_op(x, kernel, recurrent, bias, backend=backend)
+        return out, bwd_op(cache, None, d_out[:, -1])
+
+    return forward, forward_backward, forward_backward_last_state
 
 
 def torch_fns(cell, x, kernel, recurrent, bias, d_out):
@@ -111,10 +120,17 @@ def torch_fns(cell, x, kernel, recurrent, bias, d_out):
         out.backward(gt)
         return out, xt.grad
 
-    return forward, forward_backward
+    def forward_backward_last_state():
+        xt.grad = None
+        module.zero_grad()
+        out, last = module(xt)
+        (last[0] if cell == "lstm" else last)[0].backward(gt[:, -1])
+        return out, xt.grad
+
+    return forward, forward_backward, forward_backward_last_state
 
 
-def check(cell, fr_fb, ref_fb, torch_fb):
+def check(fr_fb, ref_fb, torch_fb):
     """Outputs and input gradients agree across implementations before anything is timed."""
     out, grads = fr_fb()
 
@@ -190,8 +206,11 @@ def main():
             fr = fastrnn_fns(cell, *data, backend="cpu")
             ref = None if args.no_reference else fastrnn_fns(cell, *data, backend="numpy")
             tc = torch_fns(cell, *data) if torch is not None else None
-            check(cell, fr[1], ref and ref[1], tc and tc[1])
-            for which, name, flops in ((0, "fwd", 1), (1, "fwd+bwd", 3)):
+            passes = [0, 1, 2] if (T, B, D, H) in LAST_STATE_SHAPES else [0, 1]
+            for which in passes[1:]:
+                check(fr[which], ref and ref[which], tc and tc[which])
+            for which in passes:
+                name, flops = PASSES[which], 1 if which == 0 else 3
                 ref_ms = median_ms(ref[which], args.reference_repeats, warmup=1) if ref else float("nan")
                 is_largest = cell == "lstm" and (T, B, D, H) == SHAPES[0] and which == 1
                 fns = [fr[which]] + ([tc[which]] if tc else []) + ([gemm[0]] if is_largest else [])
