@@ -4,6 +4,7 @@ EarlyStopping / ModelCheckpoint / custom callbacks inside fit."""
 import numpy as np
 import pytest
 
+import fastrnn
 from fastrnn import callbacks, losses, metrics, optimizers, utils
 from fastrnn.layers import Dense, IndexedRows
 from fastrnn.models import Sequential, load_model
@@ -54,9 +55,6 @@ def test_optimizer_steps_in_the_core_match_numpy_bit_for_bit(make, dtype):
     # The cpu backend runs dense steps in one C++ pass (large arrays split across threads); the
     # NumPy code is its twin. Shapes: one value, odd sizes, a table past the threading size, a
     # transposed (non-contiguous) weight that stays on NumPy, and sparse rows.
-    fastrnn = pytest.importorskip("fastrnn")
-    if fastrnn._core is None:
-        pytest.skip("the C++ core is not built")
     rng = np.random.default_rng(3)
     shapes = [(1,), (7,), (33, 65), (300_007,)]
     start = [rng.standard_normal(s).astype(dtype) for s in shapes] + [rng.standard_normal((9, 5)).astype(dtype)]
