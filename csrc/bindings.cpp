@@ -254,20 +254,42 @@ void momentum_update_t(const py::array& w, const py::array& g, const py::array& 
   momentum_update<T>(n, pw, pg, pm, T(momentum), T(lr), nesterov);
 }
 
+// ids as a checked pointer: a C-contiguous int64 array, every value in [0, input_dim).
+const int64_t* table_ids(const py::array& ids, int64_t input_dim) {
+  if (!py::isinstance<py::array_t<int64_t>>(ids) || !(ids.flags() & py::array::c_style))
+    throw std::invalid_argument("_core: argument 'ids' must be a C-contiguous int64 array");
+  const int64_t* id = static_cast<const int64_t*>(ids.data());
+  for (int64_t k = 0; k < ids.size(); ++k)
+    if (id[k] < 0 || id[k] >= input_dim)
+      throw std::invalid_argument("_core: argument 'ids' must lie in [0, " + std::to_string(input_dim) + ")");
+  return id;
+}
+
+// The rows of table (input_dim, dim) at ids (any shape): ids.shape + (dim,), from the array pool.
+template <typename T>
+py::array_t<T> gather_rows_t(const py::array& table, const py::array& ids) {
+  if (table.ndim() != 2) throw std::invalid_argument("_core: argument 'table' must be 2-D");
+  const int64_t n = ids.size(), dim = table.shape(1);
+  const int64_t* id = table_ids(ids, table.shape(0));
+  const T* rows = input<T>(table, table.size(), "table");
+  std::vector<py::ssize_t> shape(ids.shape(), ids.shape() + ids.ndim());
+  shape.push_back(dim);
+  auto out = empty<T>(shape);
+  T* o = out.mutable_data();
+  py::gil_scoped_release release;
+  gather_rows<T>(n, id, rows, dim, o);
+  return out;
+}
+
 // The sparse gradient of a table lookup (sparse_rows.h): ids (n,) int64 in [0, input_dim) and
 // dy (n, dim) give rows (m,) and values (m, dim).
 template <typename T>
 py::tuple sum_rows_by_id_t(const py::array& ids, const py::array& dy, int64_t input_dim) {
-  if (!py::isinstance<py::array_t<int64_t>>(ids) || ids.ndim() != 1 || !(ids.flags() & py::array::c_style))
-    throw std::invalid_argument("_core: argument 'ids' must be a C-contiguous 1-D int64 array");
-  if (dy.ndim() != 2 || dy.shape(0) != ids.shape(0))
-    throw std::invalid_argument("_core: argument 'dy' must have shape (ids, dim)");
+  if (ids.ndim() != 1 || dy.ndim() != 2 || dy.shape(0) != ids.shape(0))
+    throw std::invalid_argument("_core: arguments 'ids' (n,) and 'dy' (n, dim) do not match");
   const int64_t n = ids.shape(0), dim = dy.shape(1);
-  const int64_t* id = static_cast<const int64_t*>(ids.data());
+  const int64_t* id = table_ids(ids, input_dim);
   const T* g = input<T>(dy, n * dim, "dy");
-  for (int64_t k = 0; k < n; ++k)
-    if (id[k] < 0 || id[k] >= input_dim)
-      throw std::invalid_argument("_core: argument 'ids' must lie in [0, " + std::to_string(input_dim) + ")");
   std::vector<int64_t> rows(n), slot(n);
   int64_t m;
   {
@@ -348,6 +370,10 @@ PYBIND11_MODULE(_core, m) {
                               bool nesterov) {
     if (is_float32(w, "w")) momentum_update_t<float>(w, g, m, momentum, lr, nesterov);
     else momentum_update_t<double>(w, g, m, momentum, lr, nesterov);
+  });
+  m.def("gather_rows", [](const py::array& table, const py::array& ids) {
+    return is_float32(table, "table") ? py::object(gather_rows_t<float>(table, ids))
+                                      : py::object(gather_rows_t<double>(table, ids));
   });
   m.def("sum_rows_by_id", [](const py::array& ids, const py::array& dy, int64_t input_dim) {
     return is_float32(dy, "dy") ? sum_rows_by_id_t<float>(ids, dy, input_dim)

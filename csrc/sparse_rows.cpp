@@ -1,4 +1,5 @@
-// sparse_rows.cpp: see sparse_rows.h. The distinct ids come from marking a table of input_dim
+// sparse_rows.cpp: see sparse_rows.h. Lookups of many rows are split between the pool's
+// threads. The distinct ids come from marking a table of input_dim
 // entries when it is not much larger than the batch, else from sorting; the sums are split by
 // rows between the pool's threads, each scanning all positions for its own rows, so every row's
 // additions keep their order whatever the thread count.
@@ -11,6 +12,16 @@
 #include "pool.h"
 
 namespace fastrnn {
+
+template <typename T>
+void gather_rows(int64_t n, const int64_t* ids, const T* table, int64_t dim, T* out) {
+  const int threads = n * dim >= (int64_t(1) << 16) ? pool_threads() : 1;
+  auto job = [&](int t, int shares) {
+    for (int64_t k = n * t / shares; k < n * (t + 1) / shares; ++k)
+      std::memcpy(out + k * dim, table + ids[k] * dim, dim * sizeof(T));
+  };
+  parallel_for_threads(threads, job);
+}
 
 int64_t distinct_ids(int64_t n, const int64_t* ids, int64_t input_dim, int64_t* rows, int64_t* slot) {
   int64_t m = 0;
@@ -46,6 +57,8 @@ void sum_rows(int64_t n, const int64_t* slot, const T* dy, int64_t dim, int64_t 
   parallel_for_threads(std::max(threads, 1), job);
 }
 
+template void gather_rows<float>(int64_t, const int64_t*, const float*, int64_t, float*);
+template void gather_rows<double>(int64_t, const int64_t*, const double*, int64_t, double*);
 template void sum_rows<float>(int64_t, const int64_t*, const float*, int64_t, int64_t, float*);
 template void sum_rows<double>(int64_t, const int64_t*, const double*, int64_t, int64_t, double*);
 

@@ -258,20 +258,24 @@ def test_bad_inputs():
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("vocabulary, ids_shape", [(10000, (16, 50)), (6, (9, 40)), (10**5, (5, 7)), (4, (0, 3))])
-def test_embedding_gradient_rows_from_the_core_match_numpy_bit_for_bit(dtype, vocabulary, ids_shape):
-    # cpu backend: one pass in C++ (a marked table, or a sort for a vocabulary much larger than
-    # the batch); numpy backend: np.unique + np.add.at. Same rows, same sums in the same order.
+def test_embedding_lookup_and_gradient_rows_from_the_core_match_numpy_bit_for_bit(dtype, vocabulary, ids_shape):
+    # cpu backend: one pass in C++ each (the gradient's distinct ids from a marked table, or a
+    # sort for a vocabulary much larger than the batch); numpy backend: table[ids], np.unique +
+    # np.add.at. Same rows, same sums in the same order.
     rng = np.random.default_rng(5)
     ids = rng.integers(0, vocabulary, ids_shape)
     dy = rng.standard_normal(ids_shape + (33,)).astype(dtype)
     results = []
     for backend in ("numpy", "cpu"):
-        layer = Embedding(vocabulary, 33, dtype=dtype)
+        layer = Embedding(vocabulary, 33, dtype=dtype, embeddings_initializer="zeros")
+        layer.set_weights([np.arange(vocabulary * 33, dtype=dtype).reshape(vocabulary, 33)])
         with fastrnn.set_backend(backend):
-            layer(ids, training=True)
+            out = layer(ids, training=True)
             layer.backward(dy)
-        results.append(layer.grads["embeddings"])
-    (want_rows, want), (rows, values) = results
+        results.append((out, *layer.grads["embeddings"]))
+    (want_out, want_rows, want), (out, rows, values) = results
+    assert out.shape == ids_shape + (33,) and out.dtype == dtype
+    np.testing.assert_array_equal(out, want_out)
     np.testing.assert_array_equal(rows, want_rows)
     np.testing.assert_array_equal(values, want)
     assert values.dtype == dtype and np.array_equal(rows, np.unique(ids))

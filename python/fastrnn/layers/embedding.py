@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._sparse_rows import sum_rows_by_id
+from .._sparse_rows import gather_rows, sum_rows_by_id
 from . import initializers
 from .base import IndexedRows, Layer
 
@@ -59,7 +59,7 @@ class Embedding(Layer):
             raise ValueError(f"layer {self.name!r}: ids must lie in [0, {self.input_dim}), "
                              f"got values in [{ids.min()}, {ids.max()}]")
         self._ids = ids if training else None
-        return self._params["embeddings"][ids]
+        return gather_rows(self._params["embeddings"], ids)
 
     def backward(self, dy, input_gradient=True):
         self.grads = {}
