@@ -16,8 +16,8 @@
 #include "denormals.h"
 #include "dispatch.h"
 #include "optimizer_updates.h"
-#include "sparse_rows.h"
 #include "pool.h"
+#include "sparse_rows.h"
 
 namespace py = pybind11;
 using namespace fastrnn;

@@ -11,7 +11,8 @@ namespace fastrnn {
 int pool_threads();  // threads a kernel may use: fastrnn.set_num_threads / OMP_NUM_THREADS / cores
 
 // Runs fn(ctx, thread, threads) on `threads` threads (the caller is thread 0) and returns when
-// all are done, every thread in the caller's floating-point mode (MXCSR: denormals.h). Concurrent callers take turns; a call from inside a job runs on its caller alone.
+// all are done, every thread in the caller's floating-point mode (MXCSR: denormals.h).
+// Concurrent callers take turns; a call from inside a job runs on its caller alone.
 using JobFn = void (*)(void* ctx, int thread, int threads);
 void parallel_run(int threads, JobFn fn, void* ctx);
 
