@@ -219,41 +219,6 @@ py::array_t<T> matmul_t(const py::array& a, const py::array& b, bool transpose_a
   return c;
 }
 
-// The optimizer steps of optimizer_updates.h on w and its slots, in place; the coefficients as
-// NumPy rounds Python floats for an array of w's dtype.
-template <typename T>
-void adam_update_t(const py::array& w, const py::array& g, const py::array& m, const py::array& v, double c1,
-                   double c2, double alpha, double epsilon) {
-  const int64_t n = w.size();
-  T* pw = in_place<T>(w, n, "w");
-  const T* pg = input<T>(g, n, "g");
-  T *pm = in_place<T>(m, n, "m"), *pv = in_place<T>(v, n, "v");
-  py::gil_scoped_release release;
-  adam_update<T>(n, pw, pg, pm, pv, T(c1), T(c2), T(alpha), T(epsilon));
-}
-
-template <typename T>
-void rmsprop_update_t(const py::array& w, const py::array& g, const py::array& v, double rho, double c, double lr,
-                      double epsilon) {
-  const int64_t n = w.size();
-  T* pw = in_place<T>(w, n, "w");
-  const T* pg = input<T>(g, n, "g");
-  T* pv = in_place<T>(v, n, "v");
-  py::gil_scoped_release release;
-  rmsprop_update<T>(n, pw, pg, pv, T(rho), T(c), T(lr), T(epsilon));
-}
-
-template <typename T>
-void momentum_update_t(const py::array& w, const py::array& g, const py::array& m, double momentum, double lr,
-                       bool nesterov) {
-  const int64_t n = w.size();
-  T* pw = in_place<T>(w, n, "w");
-  const T* pg = input<T>(g, n, "g");
-  T* pm = in_place<T>(m, n, "m");
-  py::gil_scoped_release release;
-  momentum_update<T>(n, pw, pg, pm, T(momentum), T(lr), nesterov);
-}
-
 // ids as a checked pointer: a C-contiguous int64 array, every value in [0, input_dim).
 const int64_t* table_ids(const py::array& ids, int64_t input_dim) {
   if (!py::isinstance<py::array_t<int64_t>>(ids) || !(ids.flags() & py::array::c_style))
@@ -263,6 +228,56 @@ const int64_t* table_ids(const py::array& ids, int64_t input_dim) {
     if (id[k] < 0 || id[k] >= input_dim)
       throw std::invalid_argument("_core: argument 'ids' must lie in [0, " + std::to_string(input_dim) + ")");
   return id;
+}
+
+// What an optimizer step updates (optimizer_updates.h): all n values of w (rows None), or the
+// rows of w as a table (rows: distinct ids), dim values each; g holds g_size values.
+struct StepParts {
+  int64_t n;
+  const int64_t* rows;
+  int64_t dim, g_size;
+};
+StepParts step_parts(const py::array& w, const py::object& rows) {
+  if (rows.is_none()) return {w.size(), nullptr, 1, w.size()};
+  if (w.ndim() < 1 || w.shape(0) == 0) throw std::invalid_argument("_core: argument 'w' must be a table of rows");
+  auto ids = py::cast<py::array>(rows);
+  const int64_t dim = w.size() / w.shape(0);
+  return {ids.size(), table_ids(ids, w.shape(0)), dim, ids.size() * dim};
+}
+
+// The optimizer steps of optimizer_updates.h on w and its slots, in place; the coefficients as
+// NumPy rounds Python floats for an array of w's dtype.
+template <typename T>
+void adam_update_t(const py::array& w, const py::array& g, const py::array& m, const py::array& v, double c1,
+                   double c2, double alpha, double epsilon, const py::object& rows) {
+  const StepParts parts = step_parts(w, rows);
+  T* pw = in_place<T>(w, w.size(), "w");
+  const T* pg = input<T>(g, parts.g_size, "g");
+  T *pm = in_place<T>(m, w.size(), "m"), *pv = in_place<T>(v, w.size(), "v");
+  py::gil_scoped_release release;
+  adam_update<T>(parts.n, parts.rows, parts.dim, pw, pg, pm, pv, T(c1), T(c2), T(alpha), T(epsilon));
+}
+
+template <typename T>
+void rmsprop_update_t(const py::array& w, const py::array& g, const py::array& v, double rho, double c, double lr,
+                      double epsilon, const py::object& rows) {
+  const StepParts parts = step_parts(w, rows);
+  T* pw = in_place<T>(w, w.size(), "w");
+  const T* pg = input<T>(g, parts.g_size, "g");
+  T* pv = in_place<T>(v, w.size(), "v");
+  py::gil_scoped_release release;
+  rmsprop_update<T>(parts.n, parts.rows, parts.dim, pw, pg, pv, T(rho), T(c), T(lr), T(epsilon));
+}
+
+template <typename T>
+void momentum_update_t(const py::array& w, const py::array& g, const py::array& m, double momentum, double lr,
+                       bool nesterov, const py::object& rows) {
+  const StepParts parts = step_parts(w, rows);
+  T* pw = in_place<T>(w, w.size(), "w");
+  const T* pg = input<T>(g, parts.g_size, "g");
+  T* pm = in_place<T>(m, w.size(), "m");
+  py::gil_scoped_release release;
+  momentum_update<T>(parts.n, parts.rows, parts.dim, pw, pg, pm, T(momentum), T(lr), nesterov);
 }
 
 // The rows of table (input_dim, dim) at ids (any shape): ids.shape + (dim,), from the array pool.
@@ -357,20 +372,23 @@ PYBIND11_MODULE(_core, m) {
                          : py::object(matmul_t<double>(a, b, transpose_a, transpose_b));
   });
   m.def("adam_update", [](const py::array& w, const py::array& g, const py::array& m, const py::array& v, double c1,
-                          double c2, double alpha, double epsilon) {
-    if (is_float32(w, "w")) adam_update_t<float>(w, g, m, v, c1, c2, alpha, epsilon);
-    else adam_update_t<double>(w, g, m, v, c1, c2, alpha, epsilon);
-  });
+                          double c2, double alpha, double epsilon, const py::object& rows) {
+    if (is_float32(w, "w")) adam_update_t<float>(w, g, m, v, c1, c2, alpha, epsilon, rows);
+    else adam_update_t<double>(w, g, m, v, c1, c2, alpha, epsilon, rows);
+  }, py::arg("w"), py::arg("g"), py::arg("m"), py::arg("v"), py::arg("c1"), py::arg("c2"), py::arg("alpha"),
+     py::arg("epsilon"), py::arg("rows") = py::none());
   m.def("rmsprop_update", [](const py::array& w, const py::array& g, const py::array& v, double rho, double c,
-                             double lr, double epsilon) {
-    if (is_float32(w, "w")) rmsprop_update_t<float>(w, g, v, rho, c, lr, epsilon);
-    else rmsprop_update_t<double>(w, g, v, rho, c, lr, epsilon);
-  });
+                             double lr, double epsilon, const py::object& rows) {
+    if (is_float32(w, "w")) rmsprop_update_t<float>(w, g, v, rho, c, lr, epsilon, rows);
+    else rmsprop_update_t<double>(w, g, v, rho, c, lr, epsilon, rows);
+  }, py::arg("w"), py::arg("g"), py::arg("v"), py::arg("rho"), py::arg("c"), py::arg("lr"), py::arg("epsilon"),
+     py::arg("rows") = py::none());
   m.def("momentum_update", [](const py::array& w, const py::array& g, const py::array& m, double momentum, double lr,
-                              bool nesterov) {
-    if (is_float32(w, "w")) momentum_update_t<float>(w, g, m, momentum, lr, nesterov);
-    else momentum_update_t<double>(w, g, m, momentum, lr, nesterov);
-  });
+                              bool nesterov, const py::object& rows) {
+    if (is_float32(w, "w")) momentum_update_t<float>(w, g, m, momentum, lr, nesterov, rows);
+    else momentum_update_t<double>(w, g, m, momentum, lr, nesterov, rows);
+  }, py::arg("w"), py::arg("g"), py::arg("m"), py::arg("momentum"), py::arg("lr"), py::arg("nesterov"),
+     py::arg("rows") = py::none());
   m.def("gather_rows", [](const py::array& table, const py::array& ids) {
     return is_float32(table, "table") ? py::object(gather_rows_t<float>(table, ids))
                                       : py::object(gather_rows_t<double>(table, ids));

@@ -8,20 +8,25 @@
 
 namespace fastrnn {
 
-// All arrays hold n values; w (the weights) and the slots (m, v) are updated in place, g (the
-// gradient) is read.
+// Each step updates w (the weights) and its slots (m, v) in place from the gradient g, either
+// on n values (rows null: all arrays hold n values), or on the rows rows[0, n) of a table and of
+// its slots (dim values each), whose gradients are g's rows 0 .. n-1: an Embedding's sparse
+// gradient, rows distinct (NumPy's twin gathers the rows, steps and scatters them back).
 
 // Adam: m += c1 * (g - m); v += c2 * (g * g - v); w -= alpha * m / (sqrt(v) + epsilon)
 template <typename T>
-void adam_update(int64_t n, T* w, const T* g, T* m, T* v, T c1, T c2, T alpha, T epsilon);
+void adam_update(int64_t n, const int64_t* rows, int64_t dim, T* w, const T* g, T* m, T* v, T c1, T c2, T alpha,
+                 T epsilon);
 
 // RMSprop: v *= rho; v += c * g * g; w -= lr * g / sqrt(v + epsilon)
 template <typename T>
-void rmsprop_update(int64_t n, T* w, const T* g, T* v, T rho, T c, T lr, T epsilon);
+void rmsprop_update(int64_t n, const int64_t* rows, int64_t dim, T* w, const T* g, T* v, T rho, T c, T lr,
+                    T epsilon);
 
 // SGD with momentum: m *= momentum; m -= lr * g; then w += momentum * m - lr * g (Nesterov) or
 // w += m
 template <typename T>
-void momentum_update(int64_t n, T* w, const T* g, T* m, T momentum, T lr, bool nesterov);
+void momentum_update(int64_t n, const int64_t* rows, int64_t dim, T* w, const T* g, T* m, T momentum, T lr,
+                     bool nesterov);
 
 }  // namespace fastrnn

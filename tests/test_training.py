@@ -52,22 +52,25 @@ def test_adam_by_hand():
                                   lambda: optimizers.RMSprop(0.01), lambda: optimizers.Adam(0.01)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_optimizer_steps_in_the_core_match_numpy_bit_for_bit(make, dtype):
-    # The cpu backend runs dense steps in one C++ pass (large arrays split across threads); the
-    # NumPy code is its twin. Shapes: one value, odd sizes, a table past the threading size, a
-    # transposed (non-contiguous) weight that stays on NumPy, and sparse rows.
+    # The cpu backend runs the steps in one C++ pass (large ones split across threads); the NumPy
+    # code is its twin. Dense weights: one value, odd sizes, past the threading size. Tables with
+    # sparse rows: small, past the threading size, and a transposed (non-contiguous) one, whose
+    # step stays on NumPy.
     rng = np.random.default_rng(3)
-    shapes = [(1,), (7,), (33, 65), (300_007,)]
-    start = [rng.standard_normal(s).astype(dtype) for s in shapes] + [rng.standard_normal((9, 5)).astype(dtype)]
-    grads = [[rng.standard_normal(w.shape).astype(dtype) for w in start] for _ in range(4)]
-    rows = np.array([0, 4, 8])
+    dense = [rng.standard_normal(s).astype(dtype) for s in [(1,), (7,), (33, 65), (300_007,)]]
+    tables = [rng.standard_normal(s).astype(dtype) for s in [(12, 5), (70_000, 8), (9, 5)]]
+    row_sets = [np.array([0, 4, 11, 7]), rng.permutation(70_000)[:40_000], np.array([0, 4, 8])]
+    steps = [([rng.standard_normal(w.shape).astype(dtype) for w in dense],
+              [rng.standard_normal((len(r),) + t.shape[1:]).astype(dtype) for r, t in zip(row_sets, tables)])
+             for _ in range(3)]
     results = []
     for backend in ("numpy", "cpu"):
-        weights = [w.copy() for w in start[:-1]] + [start[-1].T.copy().T]  # the last one transposed
+        weights = [w.copy() for w in dense] + [t.copy() for t in tables[:-1]] + [tables[-1].T.copy().T]
         opt = make()
         with fastrnn.set_backend(backend):
-            for g in grads:
-                opt.apply(weights, g[:-1] + [IndexedRows(rows, g[-1][rows])])
-                opt.apply(weights[:-1], g[:-1])
+            for dense_grads, row_grads in steps:
+                opt.apply(weights, dense_grads + [IndexedRows(r, g) for r, g in zip(row_sets, row_grads)])
+                opt.apply(weights[:len(dense)], dense_grads)
         results.append(weights + [s for slots in opt.get_slots(weights) for s in slots.values()])
     for numpy_result, cpu_result in zip(*results):
         np.testing.assert_array_equal(cpu_result, numpy_result)

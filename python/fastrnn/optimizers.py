@@ -16,16 +16,22 @@ from .backend import get_backend
 from .layers.base import IndexedRows
 
 
-def _fused(w, *others) -> bool:
-    """Whether a step runs in the C++ core (one pass, same bits as the NumPy code it replaces): on
-    the cpu backend, for a writable weight and slots of one float dtype and shape, all C-ordered."""
-    return (_core is not None and get_backend() == "cpu" and w.dtype in (np.float32, np.float64)
-            and w.flags.writeable and w.flags.c_contiguous
-            and all(a.dtype == w.dtype and a.shape == w.shape and a.flags.c_contiguous for a in others))
+def _in_core(w, g, slots, rows) -> bool:
+    """Whether a step can run in the C++ core (one pass, the bits of the NumPy `_step` it replaces):
+    on the cpu backend, for a writable C-ordered float weight with slots like it and a gradient of
+    its dtype, shaped like it or, with rows, like those rows of it (a table's sparse gradient)."""
+    if _core is None or get_backend() != "cpu" or w.dtype not in (np.float32, np.float64):
+        return False
+    if not (w.flags.writeable and w.flags.c_contiguous and g.dtype == w.dtype and g.flags.c_contiguous):
+        return False
+    if any(s.dtype != w.dtype or s.shape != w.shape or not s.flags.c_contiguous for s in slots.values()):
+        return False
+    return g.shape == w.shape if rows is None else w.ndim >= 1 and g.shape == rows.shape + w.shape[1:]
 
 
 class Optimizer:
-    """Base optimizer: clipping, sparse dispatch, slot storage; subclasses write `_step`.
+    """Base optimizer: clipping, sparse dispatch, slot storage; subclasses write `_step` (NumPy)
+    and may write `_core_step` (the same step by the C++ core).
 
     Args:
         learning_rate: step size.
@@ -56,14 +62,18 @@ class Optimizer:
             if slots is None:
                 slots = self._slots[id(w)] = {k: np.zeros_like(w) for k in self.slot_names}
             if isinstance(g, IndexedRows):
-                rows = g.indices
+                rows, values = np.asarray(g.indices, np.int64), g.values.astype(w.dtype, copy=False)
+                if _in_core(w, values, slots, rows) and self._core_step(w, values, slots, rows):
+                    continue
                 w_rows, slot_rows = w[rows], {k: s[rows] for k, s in slots.items()}
-                self._step(w_rows, g.values.astype(w.dtype, copy=False), slot_rows)
+                self._step(w_rows, values, slot_rows)
                 w[rows] = w_rows
                 for k, s in slots.items():
                     s[rows] = slot_rows[k]
             else:
-                self._step(w, np.asarray(g, w.dtype), slots)
+                g = np.asarray(g, w.dtype)
+                if not (_in_core(w, g, slots, None) and self._core_step(w, g, slots, None)):
+                    self._step(w, g, slots)
 
     def _clip(self, grads):
         values = [g.values if isinstance(g, IndexedRows) else g for g in grads]
@@ -78,6 +88,11 @@ class Optimizer:
 
     def _step(self, w, g, slots):
         raise NotImplementedError
+
+    def _core_step(self, w, g, slots, rows) -> bool:
+        """The step by the C++ core, in place (of the rows `rows` of w and its slots, with g their
+        gradients, when rows is not None); False where the core has none."""
+        return False
 
     # state and config
     def get_slots(self, weights) -> list:
@@ -122,11 +137,15 @@ class SGD(Optimizer):
             w -= self.learning_rate * g
             return
         m = slots["momentum"]
-        if _fused(w, g, m):
-            return _core.momentum_update(w, g, m, self.momentum, self.learning_rate, self.nesterov)
         m *= self.momentum
         m -= self.learning_rate * g
         w += self.momentum * m - self.learning_rate * g if self.nesterov else m
+
+    def _core_step(self, w, g, slots, rows):
+        if not self.momentum:
+            return False
+        _core.momentum_update(w, g, slots["momentum"], self.momentum, self.learning_rate, self.nesterov, rows)
+        return True
 
     def get_config(self):
         return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
@@ -150,11 +169,13 @@ class RMSprop(Optimizer):
 
     def _step(self, w, g, slots):
         v = slots["velocity"]
-        if _fused(w, g, v):
-            return _core.rmsprop_update(w, g, v, self.rho, 1 - self.rho, self.learning_rate, self.epsilon)
         v *= self.rho
         v += (1 - self.rho) * g * g
         w -= self.learning_rate * g / np.sqrt(v + self.epsilon)
+
+    def _core_step(self, w, g, slots, rows):
+        _core.rmsprop_update(w, g, slots["velocity"], self.rho, 1 - self.rho, self.learning_rate, self.epsilon, rows)
+        return True
 
     def get_config(self):
         return {**super().get_config(), "rho": self.rho, "epsilon": self.epsilon}
@@ -176,16 +197,21 @@ class Adam(Optimizer):
         super().__init__(learning_rate, **kwargs)
         self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
 
-    def _step(self, w, g, slots):
-        t = self.iterations
+    def _alpha(self):
         # a Python float: NumPy rounds it to the weights' dtype, and the step stays in that dtype
-        alpha = self.learning_rate * math.sqrt(1 - self.beta_2 ** t) / (1 - self.beta_1 ** t)
+        t = self.iterations
+        return self.learning_rate * math.sqrt(1 - self.beta_2 ** t) / (1 - self.beta_1 ** t)
+
+    def _step(self, w, g, slots):
         m, v = slots["m"], slots["v"]
-        if _fused(w, g, m, v):
-            return _core.adam_update(w, g, m, v, 1 - self.beta_1, 1 - self.beta_2, alpha, self.epsilon)
         m += (1 - self.beta_1) * (g - m)
         v += (1 - self.beta_2) * (g * g - v)
-        w -= alpha * m / (np.sqrt(v) + self.epsilon)
+        w -= self._alpha() * m / (np.sqrt(v) + self.epsilon)
+
+    def _core_step(self, w, g, slots, rows):
+        _core.adam_update(w, g, slots["m"], slots["v"], 1 - self.beta_1, 1 - self.beta_2, self._alpha(), self.epsilon,
+                          rows)
+        return True
 
     def get_config(self):
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
