@@ -4,6 +4,9 @@ clipping (clipnorm per weight, global_clipnorm, clipvalue), and sparse row updat
 Sparse gradients (IndexedRows from Embedding) update only the rows they name, slots included:
 momentum, RMSprop's and Adam's moments of untouched rows are left as they are (the "lazy"
 variant, like LazyAdam or torch's SparseAdam) so a step costs O(rows touched), not O(table).
+
+On the cpu backend the steps run in fastrnn's C++ core, one pass over each weight (and a table's
+rows in place); the NumPy `_step` of each optimizer is their twin, with the same bits.
 """
 from __future__ import annotations
 
