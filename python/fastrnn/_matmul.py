@@ -8,12 +8,11 @@ from __future__ import annotations
 import numpy as np
 
 from . import _core
-from .backend import get_backend
+from .backend import core_runs
 
 
 def matmul(a: np.ndarray, b: np.ndarray, transpose_a: bool = False, transpose_b: bool = False) -> np.ndarray:
     """op(a) @ op(b) for 2-D arrays, op transposing where asked."""
-    if (_core is not None and get_backend() == "cpu" and a.ndim == 2 and b.ndim == 2
-            and a.dtype == b.dtype and a.dtype in (np.float32, np.float64)):
+    if core_runs(a, b) and a.ndim == 2 and b.ndim == 2 and a.dtype == b.dtype:
         return _core.matmul(np.ascontiguousarray(a), np.ascontiguousarray(b), transpose_a, transpose_b)
     return (a.T if transpose_a else a) @ (b.T if transpose_b else b)

@@ -9,17 +9,12 @@ from __future__ import annotations
 import numpy as np
 
 from . import _core
-from .backend import get_backend
-
-
-def _on_core(*arrays) -> bool:
-    return (_core is not None and get_backend() == "cpu"
-            and all(a.dtype in (np.float32, np.float64) for a in arrays))
+from .backend import core_runs
 
 
 def gather_rows(table: np.ndarray, ids: np.ndarray) -> np.ndarray:
     """table[ids]: the rows of a (input_dim, dim) table at integer ids in [0, input_dim), any shape."""
-    if _on_core(table):
+    if core_runs(table):
         return _core.gather_rows(np.ascontiguousarray(table), np.ascontiguousarray(ids, np.int64))
     return table[ids]
 
@@ -31,7 +26,7 @@ def sum_rows_by_id(ids: np.ndarray, dy: np.ndarray, input_dim: int):
         ids: integer ids in [0, input_dim), any shape. dy: ids' shape + (dim,).
     """
     dim = dy.shape[-1]
-    if _on_core(dy):
+    if core_runs(dy):
         return _core.sum_rows_by_id(np.ascontiguousarray(ids, np.int64).ravel(),
                                     np.ascontiguousarray(dy).reshape(-1, dim), input_dim)
     rows, where = np.unique(ids.ravel(), return_inverse=True)

@@ -15,7 +15,7 @@ import math
 import numpy as np
 
 from . import _core
-from .backend import get_backend
+from .backend import core_runs
 from .layers.base import IndexedRows
 
 
@@ -23,7 +23,7 @@ def _in_core(w, g, slots, rows) -> bool:
     """Whether a step can run in the C++ core (one pass, the bits of the NumPy `_step` it replaces):
     on the cpu backend, for a writable C-ordered float weight with slots like it and a gradient of
     its dtype, shaped like it or, with rows, like those rows of it (a table's sparse gradient)."""
-    if _core is None or get_backend() != "cpu" or w.dtype not in (np.float32, np.float64):
+    if not core_runs(w):
         return False
     if not (w.flags.writeable and w.flags.c_contiguous and g.dtype == w.dtype and g.flags.c_contiguous):
         return False
