@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import fastrnn
-from fastrnn import ops
+from fastrnn import ops, optimizers
 
 from conftest import backward, forward, make_problem
 
@@ -122,7 +122,6 @@ def test_the_flush_ends_with_the_kernel_call(rng):
         _, finals, cache = forward("lstm", x, w, s)
         backward("lstm", cache, None, (np.ones_like(finals[0]),))
         assert np.float32(1e-38) * np.float32(1e-3) != 0
-        from fastrnn import optimizers
         start = (rng.standard_normal(300_007) * 1e-38).astype(np.float32)
         g = (rng.standard_normal(300_007) * 1e-36).astype(np.float32)
         results = []
