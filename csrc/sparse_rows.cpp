@@ -1,8 +1,8 @@
-// sparse_rows.cpp: see sparse_rows.h. Lookups of many rows are split between the pool's
-// threads. The distinct ids come from marking a table of input_dim
-// entries when it is not much larger than the batch, else from sorting; the sums are split by
-// rows between the pool's threads, each scanning all positions for its own rows, so every row's
-// additions keep their order whatever the thread count.
+// sparse_rows.cpp: see sparse_rows.h. Lookups of many rows are split between the pool's threads.
+// The distinct ids come from marking a table of input_dim entries when it is not much larger than
+// the batch, else from sorting. The sums are split by rows between the pool's threads, each
+// scanning all positions for its own rows, so every row's additions keep their order whatever
+// the thread count.
 #include "sparse_rows.h"
 
 #include <algorithm>
@@ -26,11 +26,10 @@ void gather_rows(int64_t n, const int64_t* ids, const T* table, int64_t dim, T* 
 int64_t distinct_ids(int64_t n, const int64_t* ids, int64_t input_dim, int64_t* rows, int64_t* slot) {
   int64_t m = 0;
   if (input_dim <= 8 * n + 4096) {
-    std::vector<int64_t> index(input_dim, -1);  // id -> its place in rows
-    for (int64_t k = 0; k < n; ++k) index[ids[k]] = 0;
+    std::vector<int64_t> index(input_dim, -1);  // id -> its place in rows (-1: absent)
+    for (int64_t k = 0; k < n; ++k) index[ids[k]] = 0;  // present, place not yet known
     for (int64_t id = 0; id < input_dim; ++id)
       if (index[id] == 0) index[id] = m, rows[m++] = id;
-      else index[id] = -1;
     for (int64_t k = 0; k < n; ++k) slot[k] = index[ids[k]];
     return m;
   }
