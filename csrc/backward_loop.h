@@ -26,19 +26,22 @@ void backward_through_time(const RnnProblem& p, int G, const PackedPanels<T>& pa
                            Cell cell, Prefetch prefetch_next, ChunkedGradients<T>* chunked) {
   const int64_t B = p.B, H = p.H, ldz = padded<T>(G * H);
   constexpr int U = NV * lanes<T>();
-  std::vector<T> dz_step(chunked ? 0 : 2 * B * ldz);  // this step's dz, two buffers alternating
+  // this step's dz, two buffers alternating (aligned per-step buffers: forward_through_time)
+  Scratch dz_steps(chunked ? 0 : 2 * B * ldz * static_cast<int64_t>(sizeof(T)));
+  T* const dz_step = dz_steps.as<T>();
   Barrier barrier(split.threads);
   SoloSwitch solo;
   auto loop = [&](int t, int) {
     const int64_t r0 = split.rows_begin(t, B), r1 = split.rows_end(t, B);
     int64_t q0 = split.panels_begin(t, packed.panels), q1 = split.panels_end(t, packed.panels);
     int64_t u0 = std::min(H, q0 * U), u1 = std::min(H, q1 * U);
-    std::vector<T> tile((r1 - r0) * U);  // the panel's product for this thread's rows
-    T* z = tile.data();
     // with chunked: this thread's dz for the steps [chunk_begin, chunk_end) of the current chunk,
     // row by row and each row's steps in order (as they lie in (B, T, *) arrays)
     const int64_t chunk_steps = chunked ? chunked->steps_per_chunk(r1 - r0) : 0;
-    std::vector<T> chunk(chunk_steps * (r1 - r0) * ldz);
+    Scratch chunk_memory(chunk_steps * (r1 - r0) * ldz * static_cast<int64_t>(sizeof(T)));  // in this thread's arena
+    T* const chunk = chunk_memory.as<T>();
+    Scratch tile((r1 - r0) * U * static_cast<int64_t>(sizeof(T)));  // the panel's product for this thread's rows
+    T* const z = tile.as<T>();
     int64_t chunk_end = p.T, chunk_begin = std::max<int64_t>(0, p.T - chunk_steps);
     bool was_alone = false;
     for (int64_t s = p.T - 1; s >= 0; --s) {
@@ -50,7 +53,7 @@ void backward_through_time(const RnnProblem& p, int G, const PackedPanels<T>& pa
         q0 = 0, q1 = packed.panels, u0 = 0, u1 = H;
       }
       // row b of this step's dz at d + (b - r0) * ldd
-      T* d = chunked ? chunk.data() + (s - chunk_begin) * ldz : dz_step.data() + ((s % 2) * B + r0) * ldz;
+      T* d = chunked ? chunk + (s - chunk_begin) * ldz : dz_step + ((s % 2) * B + r0) * ldz;
       const int64_t ldd = chunked ? (chunk_end - chunk_begin) * ldz : ldz;
       // rows ahead: about 32 vectors of cell work, which outlasts a memory access
       const int64_t rows_ahead = std::clamp<int64_t>(32 * lanes<T>() / std::max<int64_t>(u1 - u0, 1), 4, 16);
@@ -71,7 +74,7 @@ void backward_through_time(const RnnProblem& p, int G, const PackedPanels<T>& pa
           if (p.position(s, b) >= 0) copy_values(z + (b - r0) * U, w, dh + b * H + v0);
       }
       if (chunked && s == chunk_begin) {
-        chunked->add(t, chunk_begin, chunk_end, r0, r1, chunk.data(), ldz);
+        chunked->add(t, chunk_begin, chunk_end, r0, r1, chunk, ldz);
         chunk_end = s, chunk_begin = std::max<int64_t>(0, s - chunk_steps);
       }
     }

@@ -106,8 +106,13 @@ void forward_through_time(const RnnProblem& p, const PackedPanels<T>& packed, co
   Scratch x_parts(packed_x ? packed.panels * B * p.T * W * static_cast<int64_t>(sizeof(T)) : 0);
   T* const parts = x_parts.as<T>();  // (as() reads the calling thread's arena)
   auto x_part = [&](int64_t q, int64_t b, int64_t pos) { return parts + ((q * B + b) * p.T + pos) * W; };
-  std::vector<T> states(2 * B * ldh);  // rows [x_t | h_{t-1}] and [x_{t+1} | h_t], swapped every step
-  for (int64_t b = 0; b < B; ++b) std::copy(h0 + b * H, h0 + (b + 1) * H, states.data() + b * ldh + D);
+  // rows [x_t | h_{t-1}] and [x_{t+1} | h_t], swapped every step. The per-step buffers of both
+  // loops come from the arenas, 64-byte aligned: no vector of a tile then straddles two cache lines,
+  // and no line of a row holds units of both threads (from std::vector, 16-byte aligned, LSTM (100,
+  // 1, 256, 256) measured 1.02x slower forward, 1.04-1.06x backward; 1.03x at (500, 128, 32, 32)).
+  Scratch state_rows(2 * B * ldh * static_cast<int64_t>(sizeof(T)));
+  T* const states = state_rows.as<T>();
+  for (int64_t b = 0; b < B; ++b) std::copy(h0 + b * H, h0 + (b + 1) * H, states + b * ldh + D);
   auto load_inputs = [&](int64_t s, T* rows, int64_t b0, int64_t b1) {  // x at step s, rows [b0, b1)
     for (int64_t b = b0; b < b1 && D > 0; ++b) {
       const int64_t pos = p.position(s, b), next = s + 1 < p.T ? p.position(s + 1, b) : -1;
@@ -115,14 +120,14 @@ void forward_through_time(const RnnProblem& p, const PackedPanels<T>& packed, co
       if (pos >= 0) copy_values(x_fused + p.row(pos, b) * D, D, rows + b * ldh);
     }
   };
-  load_inputs(0, states.data(), 0, B);
+  load_inputs(0, states, 0, B);
   Barrier barrier(split.threads);
   SoloSwitch solo;
   auto loop = [&](int t, int n) {
     const int64_t r0 = split.rows_begin(t, B), r1 = split.rows_end(t, B);
     int64_t q0 = split.panels_begin(t, packed.panels), q1 = split.panels_end(t, packed.panels);
-    std::vector<T> tile((r1 - r0) * W);  // the panel's product for this thread's rows
-    T* z = tile.data();
+    Scratch tile((r1 - r0) * W * static_cast<int64_t>(sizeof(T)));  // the panel's product for this thread's rows
+    T* const z = tile.as<T>();
     for (int64_t q = q0; q < q1 && packed_x; ++q)  // rows of sequence b lie row(1, b) - row(0, b) apart
       for (int64_t b = r0; b < r1; ++b)
         panel_product<T, NV>(p.length(b), x + p.row(0, b) * p.D, (p.row(1, b) - p.row(0, b)) * p.D, p.D,
@@ -133,8 +138,8 @@ void forward_through_time(const RnnProblem& p, const PackedPanels<T>& packed, co
         if (t != 0) return;
         q0 = 0, q1 = packed.panels;
       }
-      const T* h_prev = states.data() + (s % 2) * B * ldh;
-      T* h_next = states.data() + ((s + 1) % 2) * B * ldh;
+      const T* h_prev = states + (s % 2) * B * ldh;
+      T* h_next = states + ((s + 1) % 2) * B * ldh;
       for (int64_t q = q0; q < q1; ++q) {
         const int64_t s_ahead = q + 1 < q1 ? s : s + 1, q_ahead = q + 1 < q1 ? q + 1 : q0;
         for (int64_t b = r0; b < r1 && s_ahead < p.T; ++b) {
@@ -155,7 +160,7 @@ void forward_through_time(const RnnProblem& p, const PackedPanels<T>& packed, co
     }
   };
   parallel_for_threads(split.threads, loop);
-  const T* h_last = states.data() + (p.T % 2) * B * ldh + D;
+  const T* h_last = states + (p.T % 2) * B * ldh + D;
   for (int64_t b = 0; b < B; ++b) std::copy(h_last + b * ldh, h_last + b * ldh + H, h_T + b * H);
 }
 
