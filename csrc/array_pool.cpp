@@ -1,12 +1,17 @@
 // array_pool.cpp: see array_pool.h. Each block carries its size in a 64-byte header, so the
-// NumPy capsule that owns it needs only the pointer.
+// NumPy capsule that owns it needs only the pointer. Blocks are mapped memory, so a freed one
+// leaves the process (mapped_memory.h); the pool's lock is held across a fork.
 #include "array_pool.h"
+
+#include <pthread.h>
 
 #include <cstdint>
 #include <cstdlib>
 #include <deque>
 #include <mutex>
 #include <new>
+
+#include "mapped_memory.h"
 
 namespace fastrnn {
 
@@ -25,7 +30,11 @@ Pool& pool() {
 }
 
 std::size_t& size_of(char* block) { return *reinterpret_cast<std::size_t*>(block - kHeader); }
-void free_block(char* block) { std::free(block - kHeader); }
+void free_block(char* block) { unmap_memory(block - kHeader, kHeader + size_of(block)); }
+
+void before_fork() { pool().mutex.lock(); }
+void after_fork() { pool().mutex.unlock(); }
+const int fork_handlers = pthread_atfork(before_fork, after_fork, after_fork);
 }  // namespace
 
 void* pool_allocate(std::size_t bytes) {
@@ -40,9 +49,7 @@ void* pool_allocate(std::size_t bytes) {
       return block;
     }
   }
-  char* raw = static_cast<char*>(std::aligned_alloc(64, (kHeader + bytes + 63) / 64 * 64));
-  if (!raw) throw std::bad_alloc();
-  char* block = raw + kHeader;
+  char* block = static_cast<char*>(map_memory(kHeader + bytes)) + kHeader;
   size_of(block) = bytes;
   return block;
 }

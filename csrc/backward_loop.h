@@ -30,7 +30,7 @@ void backward_through_time(const RnnProblem& p, int G, const PackedPanels<T>& pa
   Scratch dz_steps(chunked ? 0 : 2 * B * ldz * static_cast<int64_t>(sizeof(T)));
   T* const dz_step = dz_steps.as<T>();
   Barrier barrier(split.threads);
-  SoloSwitch solo;
+  StepSwitch solo, stop;
   auto loop = [&](int t, int) {
     const int64_t r0 = split.rows_begin(t, B), r1 = split.rows_end(t, B);
     int64_t q0 = split.panels_begin(t, packed.panels), q1 = split.panels_end(t, packed.panels);
@@ -45,8 +45,10 @@ void backward_through_time(const RnnProblem& p, int G, const PackedPanels<T>& pa
     int64_t chunk_end = p.T, chunk_begin = std::max<int64_t>(0, p.T - chunk_steps);
     bool was_alone = false;
     for (int64_t s = p.T - 1; s >= 0; --s) {
+      if (stop.active(p.T - 1 - s)) return;
+      if (t == 0 && interrupt_requested()) stop.request(p.T - 1 - s + 1);
       const bool alone = split.by_units && solo.active(p.T - 1 - s);
-      if (alone) {  // thread 0 runs the remaining steps by itself (SoloSwitch)
+      if (alone) {  // thread 0 runs the remaining steps by itself (StepSwitch)
         if (!was_alone) barrier.wait();  // once: everyone's dh_{t} product is done
         was_alone = true;
         if (t != 0) return;

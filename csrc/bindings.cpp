@@ -1,7 +1,7 @@
 // bindings.cpp: the only file that includes pybind11. It checks what the Python layer already
 // validated (dtype, C order, sizes) as a last line of defence, allocates the results,
 // releases the GIL and calls the kernels. No arithmetic here.
-#include <omp.h>
+#include <malloc.h>
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
@@ -15,8 +15,10 @@
 #include "blas.h"
 #include "denormals.h"
 #include "dispatch.h"
+#include "interrupt.h"
 #include "optimizer_updates.h"
 #include "pool.h"
+#include "scratch.h"
 #include "sparse_rows.h"
 
 namespace py = pybind11;
@@ -77,6 +79,37 @@ std::array<py::array_t<T>, 3> weight_gradient_arrays(int64_t D, int64_t H, int64
           py::array_t<T>({N}, data + (D + H) * N, block)};
 }
 
+unsigned long main_thread_id = 0;  // Python's main thread, the one that receives Ctrl-C
+
+// interrupt.h's check: runs Python's signal handlers under the GIL (and the caller's float mode,
+// not the kernel's flushed subnormals); true when one raised (KeyboardInterrupt for Ctrl-C).
+bool python_signal_raised() {
+  py::gil_scoped_acquire gil;
+  const unsigned kernel_mode = _mm_getcsr();
+  _mm_setcsr(kernel_mode & ~(FlushDenormals::kFlushToZero | FlushDenormals::kDenormalsAreZero));
+  const bool raised = PyErr_CheckSignals() != 0;
+  _mm_setcsr(kernel_mode);
+  return raised;
+}
+
+// Runs a recurrent kernel without the GIL and with subnormals flushed (denormals.h). Called from
+// the main thread, Ctrl-C stops it between steps and its KeyboardInterrupt is raised here.
+template <typename Kernel>
+void run_recurrent_kernel(Kernel&& kernel) {
+  const bool main_thread = PyThread_get_thread_ident() == main_thread_id;
+  bool stopped;
+  {
+    InterruptScope scope(main_thread ? python_signal_raised : nullptr);
+    {
+      py::gil_scoped_release release;
+      FlushDenormals flush;
+      kernel();
+    }
+    stopped = scope.interrupted();
+  }
+  if (stopped) throw py::error_already_set();
+}
+
 std::vector<py::ssize_t> sequence_shape(const RnnProblem& p, int64_t width) {
   if (p.time_major) return {p.T, p.B, width};
   return {p.B, p.T, width};
@@ -113,11 +146,7 @@ py::tuple simple_rnn_forward_t(const py::array& x, const py::object& kernel, con
   SimpleRnnForward<T> a{input<T>(x, p.T * p.B * p.D, "x"), input<T>(kernel, p.D * H, "kernel"),
                         input<T>(recurrent_kernel, H * H, "recurrent_kernel"), input<T>(bias, H, "bias"),
                         input<T>(h0, p.B * H, "h0"), outputs.mutable_data(), h_T.mutable_data(), saved_ptr};
-  {
-    py::gil_scoped_release release;
-    FlushDenormals flush;
-    simple_rnn_forward<T>(p, a);
-  }
+  run_recurrent_kernel([&] { simple_rnn_forward<T>(p, a); });
   return py::make_tuple(outputs, h_T, saved);
 }
 
@@ -137,11 +166,7 @@ py::tuple simple_rnn_backward_t(const py::array& x, const py::object& kernel, co
                          input<T>(outputs, seq, "outputs"), input<T>(d_outputs, seq, "d_outputs"),
                          input<T>(d_h, p.B * H, "d_h"), dx_ptr, dh0.mutable_data(),
                          dkernel.mutable_data(), drecurrent.mutable_data(), dbias.mutable_data()};
-  {
-    py::gil_scoped_release release;
-    FlushDenormals flush;
-    simple_rnn_backward<T>(p, a);
-  }
+  run_recurrent_kernel([&] { simple_rnn_backward<T>(p, a); });
   return py::make_tuple(dx, dh0, dkernel, drecurrent, dbias);
 }
 
@@ -163,11 +188,7 @@ py::tuple lstm_forward_t(const py::array& x, const py::object& kernel, const py:
                    input<T>(recurrent_kernel, H * 4 * H, "recurrent_kernel"), input<T>(bias, 4 * H, "bias"),
                    input<T>(h0, p.B * H, "h0"), input<T>(c0, p.B * H, "c0"), outputs.mutable_data(),
                    h_T.mutable_data(), c_T.mutable_data(), gates_ptr, cells_ptr, saved_ptr};
-  {
-    py::gil_scoped_release release;
-    FlushDenormals flush;
-    lstm_forward<T>(p, a);
-  }
+  run_recurrent_kernel([&] { lstm_forward<T>(p, a); });
   return py::make_tuple(outputs, h_T, c_T, gates, cells, saved);
 }
 
@@ -193,11 +214,7 @@ py::tuple lstm_backward_t(const py::array& x, const py::object& kernel, const py
                     input<T>(d_c, p.B * H, "d_c"), dx_ptr, dh0.mutable_data(), dc0.mutable_data(),
                     dkernel.mutable_data(), drecurrent.mutable_data(), dbias.mutable_data(), caches_time_major};
   if (!a.gates || !a.cells) throw std::invalid_argument("_core: lstm_backward needs the training cache");
-  {
-    py::gil_scoped_release release;
-    FlushDenormals flush;
-    lstm_backward<T>(p, a);
-  }
+  run_recurrent_kernel([&] { lstm_backward<T>(p, a); });
   return py::make_tuple(dx, dh0, dc0, dkernel, drecurrent, dbias);
 }
 
@@ -330,7 +347,18 @@ bool is_float32(const py::array& x, const char* name = "x") {
 
 void set_num_threads(int n) {
   if (n < 1) throw std::invalid_argument("set_num_threads: n must be >= 1");
-  omp_set_num_threads(n);
+  set_pool_threads(n);
+}
+
+// Frees what the core holds between calls: the result arrays kept for reuse, the arenas of every
+// thread not inside a call, and what malloc keeps of freed buffers. Returns the bytes freed
+// from the pool and the arenas.
+int64_t release_memory() {
+  const int64_t pooled = static_cast<int64_t>(pool_cached_bytes());
+  pool_clear();
+  const int64_t arenas = release_idle_arenas();
+  malloc_trim(0);
+  return pooled + arenas;
 }
 
 }  // namespace
@@ -338,6 +366,7 @@ void set_num_threads(int n) {
 PYBIND11_MODULE(_core, m) {
   m.doc() = "fastrnn's C++ kernels; use fastrnn.ops, which validates arguments first.";
   blas_init();
+  main_thread_id = py::module_::import("threading").attr("main_thread")().attr("ident").cast<unsigned long>();
   m.def("simple_rnn_forward", [](const py::array& x, py::object k, py::object rk, py::object b, py::object h0,
                                  py::object lengths, int act, bool reverse, bool time_major, bool training) {
     return is_float32(x)
@@ -397,10 +426,16 @@ PYBIND11_MODULE(_core, m) {
     return is_float32(dy, "dy") ? sum_rows_by_id_t<float>(ids, dy, input_dim)
                                 : sum_rows_by_id_t<double>(ids, dy, input_dim);
   });
-  m.def("pooled_bytes", &pool_cached_bytes, "Bytes of freed result arrays kept for reuse.");
-  m.def("release_pooled", &pool_clear, "Frees the result arrays kept for reuse.");
-  m.def("set_num_threads", &set_num_threads, "Threads for the kernels (the BLAS runs inside them).");
-  m.def("get_num_threads", []() { return omp_get_max_threads(); });
+  m.def("memory", []() {
+    py::dict d;
+    d["pooled_bytes"] = pool_cached_bytes();
+    d["arena_bytes"] = arena_bytes();
+    d["arena_threads"] = arena_threads();
+    return d;
+  }, "Bytes the core holds between calls: freed result arrays kept for reuse, per-thread arenas.");
+  m.def("release_memory", &release_memory, "Frees what the core holds between calls; returns the bytes.");
+  m.def("set_num_threads", &set_num_threads, "Threads for the kernels, process-wide (the BLAS runs inside them).");
+  m.def("get_num_threads", &pool_threads);
   m.def("simd_level", []() { return std::string(simd_level_name(simd_level())); });
   m.def("detected_simd_level", []() { return std::string(simd_level_name(detected_simd_level())); });
   m.def("set_simd_level", [](const std::string& name) {
@@ -415,9 +450,9 @@ PYBIND11_MODULE(_core, m) {
     d["blas_version"] = FASTRNN_OPENBLAS_VERSION;
     d["blas_config"] = blas_config();
     d["blas_threads"] = std::to_string(blas_threads()) + " per call (products are split across fastrnn's threads)";
-    d["openmp"] = _OPENMP;
-    d["threads"] = omp_get_max_threads();
+    d["threads"] = pool_threads();
     d["thread_pool"] = "fastrnn's own persistent workers (bounded spin, then futex sleep)";
+    d["parallel_jobs"] = pool_jobs();
     d["simd_levels_compiled"] = py::make_tuple("baseline", "avx2", "avx512");
     d["simd_detected"] = simd_level_name(detected_simd_level());
     d["simd_in_use"] = simd_level_name(simd_level());

@@ -16,9 +16,9 @@ class FlushDenormals {
   ~FlushDenormals() { _mm_setcsr(saved_); }  // the caller's (NumPy's) mode back
   FlushDenormals(const FlushDenormals&) = delete;
   FlushDenormals& operator=(const FlushDenormals&) = delete;
+  static constexpr unsigned kFlushToZero = 1u << 15, kDenormalsAreZero = 1u << 6;  // MXCSR bits
 
  private:
-  static constexpr unsigned kFlushToZero = 1u << 15, kDenormalsAreZero = 1u << 6;  // MXCSR bits
   const unsigned saved_;
 };
 

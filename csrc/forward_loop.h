@@ -122,7 +122,7 @@ void forward_through_time(const RnnProblem& p, const PackedPanels<T>& packed, co
   };
   load_inputs(0, states, 0, B);
   Barrier barrier(split.threads);
-  SoloSwitch solo;
+  StepSwitch solo, stop;
   auto loop = [&](int t, int n) {
     const int64_t r0 = split.rows_begin(t, B), r1 = split.rows_end(t, B);
     int64_t q0 = split.panels_begin(t, packed.panels), q1 = split.panels_end(t, packed.panels);
@@ -133,8 +133,10 @@ void forward_through_time(const RnnProblem& p, const PackedPanels<T>& packed, co
         panel_product<T, NV>(p.length(b), x + p.row(0, b) * p.D, (p.row(1, b) - p.row(0, b)) * p.D, p.D,
                              kernel_panels.panel(q), x_part(q, b, 0));
     for (int64_t s = 0; s < p.T; ++s) {
+      if (stop.active(s)) return;
+      if (t == 0 && interrupt_requested()) stop.request(s + 1);
       const bool alone = split.by_units && solo.active(s);
-      if (alone) {  // thread 0 runs the remaining steps by itself (SoloSwitch)
+      if (alone) {  // thread 0 runs the remaining steps by itself (StepSwitch)
         if (t != 0) return;
         q0 = 0, q1 = packed.panels;
       }
@@ -160,6 +162,7 @@ void forward_through_time(const RnnProblem& p, const PackedPanels<T>& packed, co
     }
   };
   parallel_for_threads(split.threads, loop);
+  if (call_interrupted()) return;  // Ctrl-C: the results are dropped
   const T* h_last = states + (p.T % 2) * B * ldh + D;
   for (int64_t b = 0; b < B; ++b) std::copy(h_last + b * ldh, h_last + b * ldh + H, h_T + b * H);
 }

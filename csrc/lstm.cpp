@@ -157,6 +157,7 @@ void lstm_forward(const RnnProblem& p, const LstmForward<T>& a) {
     cell_forward(p, a, projection, outputs, s, b, q * L, std::min<int64_t>(L, H - q * L), z, h_prev, h_next);
   };
   forward_through_time<T, G>(p, packed, split, input, a.x, kernel_panels, a.h0, a.h_T, update, prefetch_next);
+  if (call_interrupted()) return;  // Ctrl-C: the results are dropped
   outputs.finish(a.outputs);
 }
 
@@ -193,6 +194,7 @@ void lstm_backward(const RnnProblem& p, const LstmBackward<T>& a) {
     backward_through_time<T, decltype(NV)::value>(p, G, packed, split, a.dh0, cell, prefetch_next,
                                                   gradients.chunked());
   });
+  if (call_interrupted()) return;  // Ctrl-C: the results are dropped
   gradients.finish(a.dkernel, a.drecurrent_kernel, a.dbias);
 }
 

@@ -4,7 +4,8 @@
 #include "pool.h"
 
 #include <linux/futex.h>
-#include <omp.h>
+#include <pthread.h>
+#include <sched.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <x86intrin.h>
@@ -40,7 +41,6 @@ void futex_wake(std::atomic<int>& word) {
 }
 
 struct Pool {
-  pid_t owner = 0;
   std::mutex busy;                    // one job at a time
   std::vector<std::thread> workers;   // worker w runs thread index w + 1
   alignas(64) std::atomic<int> job{0};        // even: job job/2 published; odd: being written
@@ -56,6 +56,26 @@ struct Pool {
 
 Pool* pool = new Pool;  // leaked on purpose: workers may outlive static destructors
 thread_local bool inside_job = false;
+
+// A forked child has only the forking thread: the parent's workers, and whoever held `busy` (a
+// kernel running in another thread), are not there. It starts a pool of its own; the old one,
+// its mutex perhaps locked forever, is left alone.
+void after_fork_in_child() {
+  pool = new Pool;
+  inside_job = false;
+}
+const int fork_handler = pthread_atfork(nullptr, nullptr, after_fork_in_child);
+
+// OMP_NUM_THREADS if set (a habit of NumPy and PyTorch users), else the CPUs this process may use.
+int default_threads() {
+  const char* env = std::getenv("OMP_NUM_THREADS");
+  if (env && std::atoi(env) > 0) return std::atoi(env);
+  cpu_set_t cpus;
+  if (sched_getaffinity(0, sizeof cpus, &cpus) == 0) return std::max(1, CPU_COUNT(&cpus));
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+std::atomic<int> thread_count{default_threads()};  // one value for the whole process
+std::atomic<int64_t> jobs_run{0};  // jobs handed to workers (show_config; tests of small calls)
 
 void worker_loop(Pool* p, int index, int seen) {  // seen: the job count when it was started
   inside_job = true;
@@ -117,17 +137,17 @@ bool Barrier::wait() {
   return wait_while_equal(generation_, gen, sleepers_, barrier_spin_ticks);
 }
 
-int pool_threads() { return std::max(1, omp_get_max_threads()); }
+int pool_threads() { return thread_count.load(std::memory_order_relaxed); }
+
+void set_pool_threads(int threads) { thread_count.store(std::max(1, threads), std::memory_order_relaxed); }
+
+int64_t pool_jobs() { return jobs_run.load(std::memory_order_relaxed); }
 
 void parallel_run(int threads, JobFn fn, void* ctx) {
   if (threads <= 1 || inside_job) return fn(ctx, 0, 1);
-  std::lock_guard<std::mutex> lock(pool->busy);
-  if (pool->owner != getpid()) {  // first use, or a forked child: start afresh
-    pool = new Pool;
-    pool->owner = getpid();
-    return parallel_run(threads, fn, ctx);  // takes the new pool's lock
-  }
   Pool* p = pool;
+  std::lock_guard<std::mutex> lock(p->busy);
+  jobs_run.fetch_add(1, std::memory_order_relaxed);
   while (static_cast<int>(p->workers.size()) < threads - 1) {
     p->workers.emplace_back(worker_loop, p, static_cast<int>(p->workers.size()) + 1, p->job.load());
     p->workers.back().detach();

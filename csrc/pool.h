@@ -1,14 +1,16 @@
 // pool.h: fastrnn's own persistent worker threads and a step barrier. Waiting threads spin on a
 // plain load for a bounded time (no PAUSE: on KVM guests pause loops trigger costly exits),
 // then sleep on a futex, so idle workers never steal a core from other work. Not OpenMP:
-// libgomp's idle spinning is what made these VMs slow. Thread count = omp_get_max_threads().
+// libgomp's idle spinning is what made these VMs slow. Fork-safe: a child starts its own workers.
 #pragma once
 #include <atomic>
 #include <cstdint>
 
 namespace fastrnn {
 
-int pool_threads();  // threads a kernel may use: fastrnn.set_num_threads / OMP_NUM_THREADS / cores
+int pool_threads();  // threads a kernel may use, process-wide: set_pool_threads, else OMP_NUM_THREADS, else CPUs
+void set_pool_threads(int threads);
+int64_t pool_jobs();  // how many calls of parallel_run have used the workers so far
 
 // Runs fn(ctx, thread, threads) on `threads` threads (the caller is thread 0) and returns when
 // all are done, every thread in the caller's floating-point mode (MXCSR: denormals.h).

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common.h"
+#include "interrupt.h"
 #include "packed.h"
 #include "pool.h"
 #include "scratch.h"
@@ -32,12 +33,13 @@ struct LoopSplit {
   int64_t panels_end(int t, int64_t P) const { return by_units ? P * (t + 1) / threads : P; }
 };
 
-// The units split on a busy machine: when a thread had to sleep at the step barrier (another
-// thread was descheduled), thread 0 runs the remaining steps alone instead of waiting for a
-// scheduler slice at every step (the first barrier does not count: it includes waking the
-// workers). A request made after barrier k takes effect at step k + 2, so
-// every thread, reading it after barrier k + 1, switches at the same step. Same bits either way.
-class SoloSwitch {
+// A switch every thread of the loop sees flip at the same step: a request made after step k's
+// barrier takes effect at step k + 2, so every thread, reading it after barrier k + 1, agrees.
+// Two uses. On a busy machine, when a thread had to sleep at the step barrier (another thread was
+// descheduled), thread 0 runs the remaining steps alone instead of waiting for a scheduler slice
+// at every step (the first barrier does not count: it includes waking the workers); same bits
+// either way. On Ctrl-C (interrupt.h, polled by thread 0), every thread stops.
+class StepSwitch {
  public:
   void request(int64_t step) {
     int64_t current = from_.load();
@@ -50,17 +52,34 @@ class SoloSwitch {
   std::atomic<int64_t> from_{INT64_MAX};
 };
 
-inline LoopSplit loop_split(int64_t B, int64_t panels, int64_t packed_bytes) {
+// Whether a call is too small to gain from more than one thread: a worker that went to sleep
+// takes tens of microseconds to wake on a quiet machine and a scheduler slice (milliseconds) on
+// a busy one, and with the units split every step waits at a barrier for the slowest thread. So
+// one thread runs a call whose estimated time on one thread (its products, and the packing of
+// its weights) is under kMinParallelMicros, or, split by units, whose steps are each under
+// kMinStepFlops. Measured (bench/small_calls.py): see bench/RESULTS.md.
+constexpr double kFlopsPerMicro = 1e5, kPackedBytesPerMicro = 5e3;  // one core, small products
+constexpr double kMinParallelMicros = 100, kMinStepFlops = 1.5e5;
+
+inline bool one_thread_suffices(const RnnProblem& p, double step_flops, int64_t packed_bytes, bool units) {
+  const double micros = p.T * step_flops / kFlopsPerMicro + packed_bytes / kPackedBytesPerMicro;
+  return micros < kMinParallelMicros || (units && step_flops < kMinStepFlops);
+}
+
+// The split of a loop whose steps multiply B rows by `panels` panels of K x width packed weights.
+inline LoopSplit loop_split(const RnnProblem& p, int64_t K, int64_t panels, int64_t width, int64_t packed_bytes) {
   const int n = pool_threads();
   const char* env = std::getenv("FASTRNN_SPLIT");
+  const bool forced = env && (std::strcmp(env, "units") == 0 || std::strcmp(env, "rows") == 0);
   bool units;
-  if (env && std::strcmp(env, "units") == 0) units = true;
-  else if (env && std::strcmp(env, "rows") == 0) units = false;
+  if (forced) units = std::strcmp(env, "units") == 0;
   else  // rows when every thread gets whole tiles and the weights fit a core's L2 share
-    units = panels >= 2 && !(B >= 2 * n * kTileRows && packed_bytes <= (1 << 20));
+    units = panels >= 2 && !(p.B >= 2 * n * kTileRows && packed_bytes <= (1 << 20));
   LoopSplit split;
   split.by_units = units;
-  split.threads = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(n, units ? panels : B)));
+  split.threads = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(n, units ? panels : p.B)));
+  if (!forced && one_thread_suffices(p, 2.0 * p.B * K * panels * width, packed_bytes, units)) split.threads = 1;
+  if (!forced && split.threads == 1) split.by_units = false;  // no barrier, and chunked gradients
   return split;
 }
 
@@ -126,7 +145,7 @@ LoopSplit pack_recurrent(const RnnProblem& p, int64_t K, int64_t panels, int vec
                          PackedPanels<T>* kernel_panels = nullptr) {
   packed.resize(K, panels, vectors);
   if (kernel_panels) kernel_panels->resize(p.D, panels, vectors);
-  const LoopSplit split = loop_split(p.B, packed.panels, packed.bytes());
+  const LoopSplit split = loop_split(p, K, packed.panels, packed.width, packed.bytes());
   auto pack = [&](int t, int n) {
     packed.fill(packed.panels * t / n, packed.panels * (t + 1) / n, column_of, source);
     if (kernel_panels) kernel_panels->fill(panels * t / n, panels * (t + 1) / n, column_of, *kernel_rows);

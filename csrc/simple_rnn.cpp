@@ -68,6 +68,7 @@ void simple_rnn_forward(const RnnProblem& p, const SimpleRnnForward<T>& a) {
     forward_through_time<T, decltype(NV)::value>(p, packed, split, input, a.x, kernel_panels, a.h0, a.h_T, update,
                                                  prefetch_next);
   });
+  if (call_interrupted()) return;  // Ctrl-C: the results are dropped
   outputs.finish(a.outputs);
 }
 
@@ -116,6 +117,7 @@ void simple_rnn_backward(const RnnProblem& p, const SimpleRnnBackward<T>& a) {
     backward_through_time<T, decltype(NV)::value>(p, 1, packed, split, a.dh0, cell, prefetch_next,
                                                   gradients.chunked());
   });
+  if (call_interrupted()) return;  // Ctrl-C: the results are dropped
   gradients.finish(a.dkernel, a.drecurrent_kernel, a.dbias);
 }
 

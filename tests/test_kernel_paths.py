@@ -269,10 +269,10 @@ def test_large_results_are_recycled_without_sharing_or_stale_values(rng):
     assert not any(np.shares_memory(first, a) for a in (cache.outputs, cache.gates, cache.cells))
     address = second.ctypes.data
     del second
-    assert core.pooled_bytes() >= first.nbytes
+    assert core.memory()["pooled_bytes"] >= first.nbytes
     third, _, _ = forward("lstm", x[::-1].copy(), weights, states, lengths=lengths)
     assert third.ctypes.data == address
     want, _, _ = forward("lstm", x[::-1].copy(), weights, states, lengths=lengths, backend="numpy")
     np.testing.assert_allclose(third, want, rtol=1e-4, atol=2e-5)
     del third
-    assert fastrnn.release_memory() > 0 and core.pooled_bytes() == 0
+    assert fastrnn.release_memory() > 0 and core.memory()["pooled_bytes"] == 0

@@ -44,27 +44,34 @@ __all__ = ["ops", "reference", "set_backend", "get_backend", "set_num_threads", 
 
 
 def set_num_threads(n: int) -> None:
-    """Threads for the C++ kernels and their BLAS (they never run at the same time)."""
+    """Threads for the C++ kernels and their BLAS, for every thread of the process.
+
+    Example:
+        >>> fastrnn.set_num_threads(1)   # e.g. beside other work on a small machine
+    """
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise ValueError(f"argument 'n' must be a positive int, got {n!r}")
     _require_core().set_num_threads(n)
 
 
 def get_num_threads() -> int:
-    """Threads the C++ kernels use: set_num_threads, else OMP_NUM_THREADS, else the core count."""
+    """Threads the C++ kernels use: set_num_threads, else OMP_NUM_THREADS, else the CPUs available."""
     return _require_core().get_num_threads()
 
 
 def release_memory() -> int:
-    """Free the result arrays the C++ core keeps for reuse and return how many bytes that was.
+    """Free the memory the C++ core keeps between calls and return how many bytes that was.
 
-    Large results (outputs, training caches, input gradients; 1 MB and up) come from a pool: when
-    NumPy frees one, up to 512 MB of the most recent stay mapped for the next call of that size,
-    which spares the page faults of fresh memory (a sixth of a big training forward)."""
-    core = _require_core()
-    held = core.pooled_bytes()
-    core.release_pooled()
-    return held
+    Two kinds are kept, because fresh memory page-faults on first touch (a sixth of a big training
+    forward): large results (outputs, training caches, input gradients; 1 MB and up), of which up
+    to 512 MB of the most recently freed stay mapped for the next call of that size; and each
+    thread's scratch arenas, sized to its largest call, freed when the thread exits. This frees
+    both (the arenas of threads inside a call stay); `show_config()` reports what is held.
+
+    Example:
+        >>> freed = fastrnn.release_memory()
+    """
+    return _require_core().release_memory()
 
 
 def _require_core():
@@ -73,22 +80,16 @@ def _require_core():
     return _core
 
 
-def _default_threads() -> int:
-    env = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
-    if env.isdigit() and int(env) > 0:
-        return int(env)
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-
-
 def show_config(file=None) -> dict:
-    """Print and return the build and run-time configuration: version, BLAS, OpenMP, threads,
-    SIMD levels compiled and detected, and whether the CUDA extension is built."""
+    """Print and return the build and run-time configuration: version, BLAS, threads, SIMD levels
+    compiled and detected, the memory the core holds between calls (release_memory frees it),
+    and whether the CUDA extension is built."""
     info = {"fastrnn": __version__, "backend": get_backend()}
     if _core is None:
         info["core"] = f"not available ({_core_error})"
     else:
         info.update(_core.config())
-        info["pooled_bytes"] = _core.pooled_bytes()
+        info.update(_core.memory())
     try:
         from . import _cuda_backend
         info.update(_cuda_backend.config())
@@ -98,6 +99,3 @@ def show_config(file=None) -> dict:
         print(f"{key:>22}: {value}", file=file)
     return info
 
-
-if _core is not None:
-    _core.set_num_threads(_default_threads())
