@@ -231,14 +231,16 @@ inline void panel_product(int64_t rows, const T* a, int64_t lda, int64_t K, cons
   constexpr int W = NV * lanes<T>();
   const int64_t per_chunk = std::max<int64_t>(32, chunk_bytes / (W * static_cast<int64_t>(sizeof(T))));
   const int64_t chunks = (K + per_chunk - 1) / per_chunk;  // 1 when the panel fits L1 already
-  const int64_t chunk = chunks <= 2 ? K : (K + chunks - 1) / chunks;
-  for (int64_t k0 = 0; k0 < K; k0 += chunk) {
+  const int64_t chunk = std::max<int64_t>(1, chunks <= 2 ? K : (K + chunks - 1) / chunks);
+  int64_t k0 = 0;
+  do {  // at least once: a sum over K = 0 (no input features) is a tile of zeros
     const int64_t kn = std::min(chunk, K - k0);
     for (int64_t m0 = 0; m0 < rows; m0 += kTileRows) {
       const int m = static_cast<int>(std::min<int64_t>(kTileRows, rows - m0));
       tile_product_rows<T, NV>(m, a + m0 * lda + k0, lda, kn, panel + k0 * W, z + m0 * W, accumulate || k0 > 0);
     }
-  }
+    k0 += chunk;
+  } while (k0 < K);
 }
 
 // c (M, w; row stride ldc) = (or += with accumulate) a^T @ b over n rows, in registers: a (n, M;

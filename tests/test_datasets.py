@@ -1,6 +1,11 @@
 """fastrnn.datasets.imdb and .mnist on small files in the real formats, written by the tests:
-Keras' imdb.npz (object arrays of int lists), the aclImdb/ folder layout, and mnist.npz."""
+Keras' imdb.npz (object arrays of int lists), the aclImdb/ folder layout, and mnist.npz; and
+crafted imdb.npz files whose pickles would run code or hold other objects."""
+import io
 import json
+import pickle
+import struct
+import zipfile
 
 import numpy as np
 import pytest
@@ -125,6 +130,101 @@ def test_imdb_npz_same_as_keras_code(tmp_path_factory, train, test, num_words, s
     assert as_lists(x_train) == expected[0][0] and as_lists(x_test) == expected[1][0]
     assert y_train.tolist() == expected[0][1].tolist()
     assert y_test.tolist() == expected[1][1].tolist()
+
+
+def npy_member(array):
+    """The .npy bytes np.savez stores for `array` (object arrays pickled inside)."""
+    buf = io.BytesIO()
+    np.lib.format.write_array(buf, array, allow_pickle=True)
+    return buf.getvalue()
+
+
+def write_members(path, **members):
+    """An .npz of raw .npy members; the labels of TRAIN and TEST unless given."""
+    members = {"x_train": npy_member(object_array(TRAIN)), "y_train": npy_member(np.array([0, 1, 0])),
+               "x_test": npy_member(object_array(TEST)), "y_test": npy_member(np.array([1, 0])), **members}
+    with zipfile.ZipFile(path, "w") as z:
+        for name, data in members.items():
+            z.writestr(name + ".npy", data)
+    return path
+
+
+def object_npy(pickle_bytes, length=3):
+    """An object-array .npy member whose pickle is `pickle_bytes` (as crafted as one likes)."""
+    text = repr({"descr": "|O", "fortran_order": False, "shape": (length,)}).encode()
+    text += b" " * (-(10 + len(text) + 1) % 64) + b"\n"
+    return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(text)) + text + pickle_bytes
+
+
+def test_imdb_npz_pickled_by_old_numpy_loads(tmp_path):
+    # Keras' file was pickled by Python 2 and NumPy 1: numpy.core.multiarray._reconstruct, and
+    # the typecode b'b' as a Python 2 str (SHORT_BINSTRING), which np.load decodes as ASCII
+    def as_written_by_python2(lists):
+        old = pickle.dumps(object_array(lists), protocol=3).replace(b"numpy._core.multiarray", b"numpy.core.multiarray")
+        assert old.count(b"C\x01b") == 1 and b"cnumpy.core.multiarray\n_reconstruct\n" in old
+        return object_npy(old.replace(b"C\x01b", b"U\x01b"), len(lists))
+
+    path = write_members(tmp_path / "imdb.npz", x_train=as_written_by_python2(TRAIN),
+                         x_test=as_written_by_python2(TEST))
+    with np.load(path, allow_pickle=True) as f:  # what the old loader read: the same lists
+        assert as_lists(f["x_train"]) == TRAIN and as_lists(f["x_test"]) == TEST
+    expected = imdb.load_data(write_imdb(tmp_path / "new.npz", TRAIN, [0, 1, 0], TEST, [1, 0]))
+    (x_train, y_train), (x_test, y_test) = imdb.load_data(path)
+    assert as_lists(x_train) == as_lists(expected[0][0]) and as_lists(x_test) == as_lists(expected[1][0])
+    assert y_train.tolist() == expected[0][1].tolist() and y_test.tolist() == expected[1][1].tolist()
+
+
+def test_imdb_int_array_sequences_load(tmp_path):
+    x_train = np.empty(len(TRAIN), dtype=object)
+    for i, seq in enumerate(TRAIN):
+        x_train[i] = np.array(seq)
+    path = write_members(tmp_path / "imdb.npz", x_train=npy_member(x_train),
+                         x_test=npy_member(np.array([[7, 8], [9, 9]])))
+    (x_train, _), (x_test, _) = imdb.load_data(path, start_char=None, index_from=0, num_words=100)
+    assert sorted(as_lists(x_train)) == sorted(TRAIN) and sorted(as_lists(x_test)) == [[7, 8], [9, 9]]
+
+
+@pytest.mark.parametrize("payload", [
+    b"cos\nsystem\n(S'touch {marker}'\ntR.",  # the classic: a shell command
+    b"cbuiltins\nopen\n(S'{marker}'\nS'w'\ntR.",  # any other callable
+    b"cnumpy.core.multiarray\n_reconstruct\n(cos\nsystem\nS'touch {marker}'\nS'b'\ntR.",  # hidden in an arg
+])
+def test_crafted_imdb_pickle_cannot_run_code(tmp_path, payload):
+    marker = tmp_path / "marker"
+    path = write_members(tmp_path / "imdb.npz",
+                         x_train=object_npy(payload.replace(b"{marker}", str(marker).encode())))
+    with pytest.raises(ValueError, match="member 'x_train'"):
+        imdb.load_data(path)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("items, problem", [
+    ([[1, 2], "abc", [3]], "item 1 is str"),
+    ([[1, 2], {"a": 1}, [3]], "item 1 is dict"),
+    ([[1, 2], {1, 2}, [3]], "item 1 is set"),
+    ([[1, 2], [np.int64(3)], [3]], "refused to load numpy._core.multiarray.scalar"),
+    ([[1, 2], [3.5], [3]], "float"),
+    ([[1, 2], [True], [3]], "bool"),
+])
+def test_imdb_pickle_of_other_items_is_refused(tmp_path, items, problem):
+    x_train = np.empty(3, dtype=object)
+    x_train[:] = [None] * 3
+    for i, item in enumerate(items):
+        x_train[i] = item
+    path = write_members(tmp_path / "imdb.npz", x_train=npy_member(x_train))
+    with pytest.raises(ValueError, match=f"imdb.npz, member 'x_train'.*{problem}"):
+        imdb.load_data(path)
+
+
+def test_imdb_npz_of_another_layout_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="member 'y_test': expected a 1-D int array of 2 labels"):
+        imdb.load_data(write_members(tmp_path / "short.npz", y_test=npy_member(np.array([1]))))
+    np.savez(tmp_path / "partial.npz", x_train=object_array(TRAIN))
+    with pytest.raises(ValueError, match="no member 'y_train'"):
+        imdb.load_data(tmp_path / "partial.npz")
+    (tmp_path / "text.npz").write_text("not a zip")
+    with pytest.raises(ValueError, match="not an .npz file"):
+        imdb.load_data(tmp_path / "text.npz")
 
 
 @pytest.fixture

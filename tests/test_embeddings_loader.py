@@ -123,3 +123,23 @@ def test_written_vectors_read_back_exactly(tmp_path_factory, rows, compress):
     matrix, found = load_word_vectors(path, {w: i + 1 for i, w in enumerate(words)})
     assert found == len(rows)
     np.testing.assert_array_equal(matrix[1:], expected)
+
+
+def invalid_block_type(data):
+    """gzip bytes whose first deflate block has the reserved block type 11 (after the 10-byte header)."""
+    return data[:10] + bytes([data[10] | 0b110]) + data[11:]
+
+
+@pytest.mark.parametrize("damage", [
+    lambda data: data[:len(data) // 2],  # truncated mid-stream
+    lambda data: data[:-4],  # the length trailer cut off
+    invalid_block_type,
+    lambda data: data[:-8] + b"\0" * 8,  # wrong CRC and length
+    lambda data: data + b"\x1f\x8bjunk",  # a second member with a bad header
+], ids=["truncated", "no-trailer", "bad-block", "bad-crc", "bad-second-member"])
+def test_corrupt_or_truncated_gzip_is_a_clear_error(tmp_path, damage):
+    rows = "".join(f"w{i} {i} {i + 1} {i + 2}\n" for i in range(3000))
+    path = write(tmp_path / "vectors.txt.gz", damage(gzip.compress(rows.encode())))
+    for word_index in (None, {"w1": 1}):
+        with pytest.raises(ValueError, match=r"vectors\.txt\.gz, line \d+: the gzip data is corrupt or truncated"):
+            load_word_vectors(path, word_index)

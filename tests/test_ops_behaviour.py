@@ -208,6 +208,44 @@ def test_empty_batch_and_zero_steps(rng, backend, cell):
         np.testing.assert_array_equal(grads.h0, np.ones_like(s["h0"]))
 
 
+@pytest.mark.parametrize("backend", ["cpu", "numpy"])
+@pytest.mark.parametrize("cell", ["simple_rnn", "lstm"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_no_input_features_equals_a_zero_input(rng, backend, cell, dtype):
+    """D = 0: only the recurrence and the bias act. The cpu backend's input product over no
+    features must be zeros, not what an earlier call left in its scratch memory."""
+    for B, T, H in [(1, 1, 4), (3, 5, 8), (70, 9, 40), (1, 30, 64)]:
+        x, w, s = make_problem(rng, cell, B, T, 1, H, dtype=dtype)
+        zero_input = {**w, "kernel": np.zeros_like(w["kernel"])}
+        expected, expected_finals, expected_cache = forward(cell, np.zeros_like(x), zero_input, s, backend=backend)
+        dirty, _, _ = make_problem(rng, cell, B, T, H, H, dtype=dtype, scale=20.0)  # leaves large values in scratch
+        forward(cell, dirty * 10, {**w, "kernel": np.ones((H, w["kernel"].shape[1]), dtype)}, s, backend=backend)
+        empty = {**w, "kernel": w["kernel"][:0]}
+        out, finals, cache = forward(cell, x[..., :0], empty, s, backend=backend)
+        np.testing.assert_array_equal(out, expected)
+        for f, e in zip(finals, expected_finals):
+            np.testing.assert_array_equal(f, e)
+        d_out = rng.standard_normal(out.shape).astype(dtype)
+        grads = backward(cell, cache, d_out, ())
+        want = backward(cell, expected_cache, d_out, ())
+        assert grads.x.shape == (B, T, 0) and grads.kernel.shape == (0, w["kernel"].shape[1])
+        tol = dict(rtol=1e-5, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-14)
+        for name in ("h0", "recurrent_kernel", "bias"):
+            np.testing.assert_allclose(getattr(grads, name), getattr(want, name), **tol)
+
+
+@pytest.mark.parametrize("backend", ["cpu", "numpy"])
+@pytest.mark.parametrize("cell", ["simple_rnn", "lstm"])
+def test_no_units(rng, backend, cell):
+    """H = 0: empty outputs and states; the input gets a zero gradient."""
+    x, w, s = make_problem(rng, cell, 3, 5, 4, 0)
+    out, finals, cache = forward(cell, x, w, s, backend=backend)
+    assert out.shape == (3, 5, 0) and all(f.shape == (3, 0) for f in finals)
+    grads = backward(cell, cache, np.ones_like(out), ())
+    np.testing.assert_array_equal(grads.x, np.zeros_like(x))
+    assert grads.kernel.shape == w["kernel"].shape and grads.recurrent_kernel.shape == (0, 0)
+
+
 def test_zero_length_sequences_keep_their_state_and_output_zeros(rng):
     x, w, s = make_problem(rng, "lstm", 3, 4, 2, 5)
     out, (h, c), _ = ops.lstm_forward(x, **w, **s, lengths=np.array([4, 0, 2]))

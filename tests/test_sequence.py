@@ -2,6 +2,7 @@
 
 keras-preprocessing's own pad_sequences no longer runs under NumPy 2, so the expectations are
 written out; a property test checks the general rule (kept items, padding, shape) on random input.
+Values the dtype cannot represent are errors that name the argument.
 """
 import numpy as np
 import pytest
@@ -97,3 +98,40 @@ def test_rows_hold_the_kept_items_and_padding(sequences, maxlen, padding, trunca
         kept = seq[max(len(seq) - width, 0):] if truncating == "pre" else seq[:width]
         pad = [-9] * (width - len(kept))
         assert row == (pad + kept if padding == "pre" else kept + pad)
+
+
+@pytest.mark.parametrize("sequences, kwargs, message", [
+    ([[1, 2]], dict(value=1e20), "argument 'value' holds 1e\\+20, which int32 cannot represent exactly"),
+    ([[1, 2]], dict(value=float("nan")), "argument 'value' holds nan"),
+    ([[1, 2]], dict(value=float("inf"), dtype="int64"), "argument 'value' holds inf"),
+    ([[1, 2]], dict(value=0.5), "argument 'value' holds 0.5"),
+    ([[1, 2]], dict(value=-1, dtype="uint8"), "argument 'value' holds -1, which uint8"),
+    ([[1, 2]], dict(value=1e39, dtype="float32"), "'value' holds 1e\\+39, which float32 cannot represent without"),
+    ([[1, 2]], dict(value=None), "argument 'value' holds values that int32 cannot represent"),
+    ([[1, 2 ** 40]], {}, "argument 'sequences' holds 1099511627776, which int32"),
+    ([np.array([1, 2 ** 40])], {}, "argument 'sequences' holds 1099511627776"),  # NumPy would wrap it to 0
+    ([[1], [-1]], dict(dtype="uint8"), "argument 'sequences' holds -1, which uint8"),
+    ([[1.0, float("nan")]], {}, "argument 'sequences' holds nan"),
+    ([[1.5]], dict(dtype="int64"), "argument 'sequences' holds 1.5"),
+    ([[2 ** 70]], dict(dtype="int64"), "argument 'sequences' holds values that int64 cannot represent"),
+    ([[1, None]], {}, "argument 'sequences' holds values that int32 cannot represent"),
+    ([[1e39]], dict(dtype="float32"), "argument 'sequences' holds 1e\\+39"),
+    ([[1, 2]], dict(maxlen=True), "argument 'maxlen' must be None or an int >= 0, got True"),
+])
+def test_values_the_dtype_cannot_represent_are_named(sequences, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        pad_sequences(sequences, **kwargs)
+
+
+def test_bad_dtype_is_named():
+    with pytest.raises(TypeError, match="argument 'dtype' must be a NumPy dtype, got 'int33'"):
+        pad_sequences([[1]], dtype="int33")
+
+
+def test_representable_values_keep_keras_results():
+    assert pad_sequences([[1.0, 2.0]], maxlen=3).tolist() == [[0, 1, 2]]
+    assert pad_sequences([[1, 2]], maxlen=3, value=np.nan, dtype="float32")[0, 0] != 0  # NaN padding
+    assert pad_sequences([[255, 0]], dtype="uint8", value=255.0).tolist() == [[255, 0]]
+    assert pad_sequences([[0.1, 1e30]], dtype="float32").dtype == np.float32  # rounded, not overflowed
+    assert pad_sequences([np.array([2 ** 40], np.int64)], dtype="int64").tolist() == [[2 ** 40]]
+    assert pad_sequences([[True, False]], dtype="bool", maxlen=3).tolist() == [[False, True, False]]

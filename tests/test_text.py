@@ -1,5 +1,6 @@
 """fastrnn.preprocessing.text against hard-coded Keras outputs: the documented example, constructed
-cases for every argument and quirk, the helpers, JSON round trips and argument errors.
+cases for every argument and quirk, the helpers, JSON round trips, corrupted JSON and argument
+errors.
 
 Comparisons with the keras-preprocessing package on generated inputs are in test_text_vs_keras.py.
 """
@@ -275,3 +276,58 @@ def test_sequences_to_texts_inverts_texts_to_sequences(texts, lower):
     tokenizer = fitted(texts, lower=lower)
     back = tokenizer.sequences_to_texts(tokenizer.texts_to_sequences(texts))
     assert back == [" ".join(text_to_word_sequence(t, lower=lower)) for t in texts]
+
+
+def corrupted(edit):
+    """A fitted tokenizer's JSON with `edit(config)` applied to its config."""
+    spec = json.loads(fitted(["the cat sat", "the dog"], oov_token="?").to_json())
+    edit(spec["config"])
+    return json.dumps(spec)
+
+
+def setting(field, value):
+    return lambda config: config.__setitem__(field, value)
+
+
+def table_setting(field, table):
+    return lambda config: config.__setitem__(field, json.dumps(table))
+
+
+@pytest.mark.parametrize("json_string, error, message", [
+    ("{not json", ValueError, "argument 'json_string' is not valid JSON"),
+    (b"\xff", ValueError, "argument 'json_string' is not valid JSON"),
+    (None, ValueError, "argument 'json_string' is not valid JSON"),
+    ("[" * 100_000 + "]" * 100_000, ValueError, "argument 'json_string' is not valid JSON"),
+    ("[]", ValueError, "a \"config\" object"),
+    ('{"config": []}', ValueError, "a \"config\" object"),
+    (corrupted(lambda config: config.pop("word_index")), ValueError, "field 'config.word_index' is missing"),
+    (corrupted(setting("word_counts", {"a": 1})), TypeError, "field 'config.word_counts' must be a JSON string"),
+    (corrupted(setting("word_docs", "{broken")), ValueError, "field 'config.word_docs' is not valid JSON"),
+    (corrupted(setting("word_docs", "[1]")), TypeError, "field 'config.word_docs' must be a JSON object"),
+    (corrupted(table_setting("word_index", {"the": "1"})), TypeError, "'config.word_index': entry 'the' is str"),
+    (corrupted(table_setting("word_counts", {"the": 2.5})), TypeError, "'config.word_counts': entry 'the' is float"),
+    (corrupted(table_setting("word_docs", {"the": True})), TypeError, "'config.word_docs': entry 'the' is bool"),
+    (corrupted(table_setting("index_word", {"one": "the"})), ValueError, "'config.index_word' must have int keys"),
+    (corrupted(table_setting("index_word", {"1": 1})), TypeError, "'config.index_word': entry 1 is int"),
+    (corrupted(table_setting("index_docs", {"x": 1})), ValueError, "'config.index_docs' must have int keys"),
+    (corrupted(setting("num_words", "100")), TypeError, "field 'config.num_words' must be int or null, got str"),
+    (corrupted(setting("num_words", True)), TypeError, "field 'config.num_words' must be int or null, got bool"),
+    (corrupted(setting("lower", "yes")), TypeError, "field 'config.lower' must be bool"),
+    (corrupted(setting("char_level", 0)), TypeError, "field 'config.char_level' must be bool"),
+    (corrupted(setting("filters", None)), TypeError, "field 'config.filters' must be str"),
+    (corrupted(setting("split", 1)), TypeError, "field 'config.split' must be str"),
+    (corrupted(setting("oov_token", 1)), TypeError, "field 'config.oov_token' must be str or null"),
+    (corrupted(setting("document_count", 2.0)), TypeError, "field 'config.document_count' must be int"),
+    (corrupted(setting("document_count", -1)), ValueError, "field 'config.document_count' must be >= 0"),
+])
+def test_corrupted_json_is_a_clear_error_at_the_call(json_string, error, message):
+    with pytest.raises(error, match=message):
+        tokenizer_from_json(json_string)
+
+
+def test_json_without_constructor_fields_uses_the_defaults():
+    spec = json.loads(fitted(["a b b"]).to_json())
+    for field in ("num_words", "filters", "lower", "split", "char_level", "oov_token", "document_count"):
+        del spec["config"][field]
+    loaded = tokenizer_from_json(json.dumps(spec))
+    assert loaded.word_index == {"b": 1, "a": 2} and loaded.num_words is None and loaded.lower is True

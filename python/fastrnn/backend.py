@@ -1,48 +1,101 @@
 """Which implementation fastrnn.ops calls: "cpu" (the C++ core, the default), "numpy" (the
 pure-NumPy twin in fastrnn.reference) or "cuda" (the optional GPU build).
 
-`set_backend(name)` switches for the whole process and also works as a context manager that
-switches back on exit; every ops function also takes `backend=` for one call.
+`set_backend(name)` sets the process default (all threads); `with set_backend(name):` overrides
+it for the calling thread inside the block only. Every ops function also takes `backend=` for
+one call.
 """
 from __future__ import annotations
 
+import dis
 import importlib
+import sys
 import threading
 from types import ModuleType
 from typing import Optional
 
 BACKENDS = ("cpu", "numpy", "cuda")
 _MODULES = {"cpu": "._cpu", "numpy": ".reference", "cuda": "._cuda_backend"}
-_state = threading.local()
+_state = threading.local()  # .name: this thread's override; .saved: overrides to restore on exit
+_lock = threading.Lock()  # guards _default and _changes
 _default = ["cpu"]
+_changes = [0]  # how many times a plain set_backend call has changed _default
 
 
 def get_backend() -> str:
-    """The name of the backend ops functions use when called without `backend=`."""
+    """The name of the backend ops functions use when called without `backend=`.
+
+    Returns:
+        This thread's `with set_backend(...)` override if one is active, else the process default.
+
+    Example:
+        >>> fastrnn.get_backend()
+        'cpu'
+    """
     return getattr(_state, "name", None) or _default[0]
 
 
+def _is_with_expression(frame) -> bool:
+    """Whether the call `frame` is executing is the expression of a `with` statement."""
+    following = [i.opname for i in dis.get_instructions(frame.f_code) if i.offset > frame.f_lasti][:2]
+    # right after the call: SETUP_WITH (3.9-3.10), BEFORE_WITH (3.11-3.13), COPY + LOAD_SPECIAL (3.14)
+    return following[:1] in (["SETUP_WITH"], ["BEFORE_WITH"]) or following == ["COPY", "LOAD_SPECIAL"]
+
+
 class set_backend:
-    """Select the backend for all later ops calls; as a context manager, only inside the block.
+    """Select the backend: for the whole process, or as a context manager for this thread's block.
+
+    A plain call `set_backend(name)` sets the process default, seen by every thread (including
+    threads started later) that has no override. `with set_backend(name):` sets an override for
+    the current thread only, restored when the block exits; other threads keep seeing the
+    process default, and nested blocks restore in order.
+
+    Why the caller's bytecode is read: `__init__` runs before `__enter__`, and must not touch the
+    process default when it is the expression of a `with` statement (other threads would see the
+    block's backend for a moment, and two threads' blocks could leave the wrong default behind).
+    So `__init__` looks at the caller's next instructions (SETUP_WITH, BEFORE_WITH or, on 3.14,
+    COPY then LOAD_SPECIAL) and only changes the default for a plain call. For forms it cannot see,
+    such as `cm = set_backend(name); with cm:`, `__enter__` puts the default back to what it was
+    before this object changed it, unless another set_backend call has changed it since.
+
+    Args:
+        name: "cpu", "numpy" or "cuda".
+
+    Raises:
+        ValueError: `name` is not one of BACKENDS.
+        RuntimeError: the backend cannot run here (e.g. "cuda" without the GPU build).
 
     Example:
-        >>> fastrnn.set_backend("numpy")           # from now on
-        >>> with fastrnn.set_backend("cpu"): ...   # inside the block only
+        >>> fastrnn.set_backend("numpy")           # from now on, in every thread
+        >>> with fastrnn.set_backend("cpu"): ...   # inside the block, in this thread only
     """
 
     def __init__(self, name: str):
         implementation(name)  # fails now, with the reason, if the backend cannot run here
-        self._previous = get_backend()
-        self._previous_local = getattr(_state, "name", None)
-        _default[0] = name
+        self.name = name
+        self._undo = None  # (default before this call, _changes after it) if this call set the default
+        if not _is_with_expression(sys._getframe(1)):
+            with _lock:
+                previous, _default[0] = _default[0], name
+                _changes[0] += 1
+                self._undo = (previous, _changes[0])
 
     def __enter__(self):
-        _state.name = _default[0]
-        _default[0] = self._previous
+        if self._undo is not None:  # a with-statement the bytecode check did not see
+            previous, changes = self._undo
+            self._undo = None
+            with _lock:
+                if _changes[0] == changes:  # nobody set the default since: take this call's change back
+                    _default[0] = previous
+                    _changes[0] += 1
+        if not hasattr(_state, "saved"):
+            _state.saved = []
+        _state.saved.append(getattr(_state, "name", None))
+        _state.name = self.name
         return self
 
     def __exit__(self, *exc):
-        _state.name = self._previous_local
+        _state.name = _state.saved.pop()
         return False
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .validation import LSTMGrads, RNNCall, SimpleRNNGrads, prepare_backward, prepare_forward
+from .validation import GATES, LSTMGrads, RNNCall, SimpleRNNGrads, prepare_backward, prepare_forward
 
 
 def activate(z: np.ndarray, name: str) -> np.ndarray:
@@ -83,12 +83,17 @@ def _previous_states(call: RNNCall, states_tm: np.ndarray, initial: np.ndarray) 
     return previous
 
 
+def _rows(a: np.ndarray) -> np.ndarray:
+    """A (batch, time, width) array in either layout as (positions, width), sizes of zero included."""
+    return a.reshape(a.shape[0] * a.shape[1], a.shape[2])
+
+
 def _forward(call: RNNCall, training: bool):
     """Run the recurrence; fills call.outputs/gates/cells when training. Returns outputs, h, c."""
     T, B = call.steps_batch
-    H, G = call.units, call.kernel.shape[1] // call.units
+    H, G = call.units, GATES[call.cell]
     dtype = call.x.dtype
-    projection = _time_major((call.x.reshape(-1, call.x.shape[2]) @ call.kernel).reshape(call.sequence_shape(G * H)), call)
+    projection = _time_major((_rows(call.x) @ call.kernel).reshape(call.sequence_shape(G * H)), call)
     outputs = np.zeros((T, B, H), dtype)
     gates = np.zeros((T, B, G * H), dtype)
     cells = np.zeros((T, B, H), dtype)
@@ -121,17 +126,16 @@ def _forward(call: RNNCall, training: bool):
 
 def _weight_gradients(call: RNNCall, dz_tm: np.ndarray, h_prev_tm: np.ndarray):
     """dx, dkernel, drecurrent_kernel, dbias from dz at all positions at once."""
-    N = dz_tm.shape[2]
-    dz = _from_time_major(dz_tm, call).reshape(-1, N)
-    x = call.x.reshape(-1, call.x.shape[2])
-    h_prev = _from_time_major(h_prev_tm, call).reshape(-1, call.units)
+    dz = _rows(_from_time_major(dz_tm, call))
+    x = _rows(call.x)
+    h_prev = _rows(_from_time_major(h_prev_tm, call))
     dx = (dz @ call.kernel.T).reshape(call.x.shape)
     return dx, x.T @ dz, h_prev.T @ dz, dz.sum(axis=0)
 
 
 def _backward(call: RNNCall, d_outputs, d_h, d_c):
     T, B = call.steps_batch
-    H, G = call.units, call.kernel.shape[1] // call.units
+    H, G = call.units, GATES[call.cell]
     dtype = call.x.dtype
     outputs = _time_major(call.outputs, call)
     d_out = None if d_outputs is None else _time_major(d_outputs, call)

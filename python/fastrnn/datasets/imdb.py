@@ -2,12 +2,15 @@
 
 The .npz path reproduces `keras.datasets.imdb.load_data` exactly (same shuffle, offsets, oov and
 length filtering, quirks included); the folder path reads the review texts and their labels.
+The .npz's pickled lists are read by a restricted unpickler (no code in the file can run).
 Nothing is downloaded: a missing file raises FileNotFoundError with the URL to fetch.
 """
 from __future__ import annotations
 
 import json
+import pickle
 import re
+import zipfile
 from itertools import chain
 from pathlib import Path
 
@@ -33,6 +36,10 @@ def load_data(path=None, num_words=None, skip_top=0, maxlen=None, seed=113, star
     bound is the largest index, so that one word becomes `oov_char`; `skip_top` compares the
     shifted indices, so it also replaces a `start_char` below it.
 
+    The file is read without np.load's allow_pickle: its x members (1-D object arrays, pickled
+    inside the .npy members) go through an unpickler that can only rebuild NumPy arrays, so a
+    crafted file cannot run code; x must then hold lists of int (or 1-D int arrays), y ints.
+
     From an aclImdb/ folder (train/ and test/, each with pos/ and neg/ holding `<id>_<rating>.txt`):
     the texts, negatives then positives, each by id; the sequence arguments must keep their
     defaults. Shuffle and tokenize them yourself (e.g. with `preprocessing.text.Tokenizer`).
@@ -54,7 +61,8 @@ def load_data(path=None, num_words=None, skip_top=0, maxlen=None, seed=113, star
 
     Raises:
         FileNotFoundError: the file or a folder of the layout is missing (with the URL).
-        ValueError: nothing is left after `maxlen` filtering, or sequence arguments with a folder.
+        ValueError: the .npz is not in this format (the file and member are named), nothing is
+            left after `maxlen` filtering, or sequence arguments with a folder.
 
     Example:
         >>> (x_train, y_train), (x_test, y_test) = imdb.load_data(num_words=10000)
@@ -75,9 +83,7 @@ def load_data(path=None, num_words=None, skip_top=0, maxlen=None, seed=113, star
             f"{path} not found. fastrnn does not download data: fetch {URL} and save it as {path}, "
             f"or fetch {ACLIMDB_URL} and extract it (it unpacks to aclImdb/), then pass that path")
     path = locate(path, "imdb.npz", URL)
-    with np.load(path, allow_pickle=True) as f:
-        x_train, labels_train = f["x_train"], f["y_train"]
-        x_test, labels_test = f["x_test"], f["y_test"]
+    x_train, labels_train, x_test, labels_test = _read_npz(path)
     rng = np.random.RandomState(seed)
     order = np.arange(len(x_train))
     rng.shuffle(order)
@@ -131,6 +137,75 @@ def get_word_index(path=None):
     path = locate(path, "imdb_word_index.json", WORD_INDEX_URL)
     with open(path, encoding="utf-8") as f:
         return json.load(f)
+
+
+class _ArrayUnpickler(pickle.Unpickler):
+    """Unpickles what NumPy's pickle of an array refers to, and refuses every other global."""
+
+    ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+               ("numpy", "ndarray"), ("numpy", "dtype")}
+
+    def find_class(self, module, name):
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"refused to load {module}.{name}: only NumPy arrays may be unpickled")
+        return super().find_class(module, name)
+
+
+def _read_npz(path):
+    """x_train, y_train, x_test, y_test of imdb.npz, each checked; the x pickles read restrictedly."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            x_train, y_train, x_test, y_test = (_read_member(archive, path, name)
+                                                for name in ("x_train", "y_train", "x_test", "y_test"))
+    except zipfile.BadZipFile as err:
+        raise ValueError(f"{path} is not an .npz file ({err})") from None
+    for x_name, x, y_name, y in (("x_train", x_train, "y_train", y_train), ("x_test", x_test, "y_test", y_test)):
+        _check_sequences(path, x_name, x)
+        if not (isinstance(y, np.ndarray) and y.ndim == 1 and y.dtype.kind in "iu" and len(y) == len(x)):
+            raise ValueError(f"{path}, member {y_name!r}: expected a 1-D int array of {len(x)} labels (one "
+                             f"per {x_name} sequence), got {getattr(y, 'dtype', type(y).__name__)} of shape "
+                             f"{np.shape(y)}")
+    return x_train, y_train, x_test, y_test
+
+
+def _read_member(archive, path, name):
+    """One .npy member: numeric arrays as np.load reads them, object arrays by _ArrayUnpickler."""
+    try:
+        with archive.open(f"{name}.npy") as fp:
+            version = np.lib.format.read_magic(fp)
+            read_header = {(1, 0): np.lib.format.read_array_header_1_0,
+                           (2, 0): np.lib.format.read_array_header_2_0}.get(version)
+            if read_header is None:
+                raise ValueError(f".npy format version {version} (expected 1.0 or 2.0)")
+            _, _, dtype = read_header(fp)
+            if dtype.hasobject:
+                return _ArrayUnpickler(fp, encoding="ASCII").load()  # ASCII, as np.load: Python 2 files
+            fp.seek(0)
+            return np.lib.format.read_array(fp, allow_pickle=False)
+    except KeyError:
+        raise ValueError(f"{path} has no member {name!r}: not Keras' imdb.npz") from None
+    except (pickle.UnpicklingError, ValueError, TypeError, EOFError, AttributeError, IndexError,
+            OverflowError, ImportError, zipfile.BadZipFile) as err:
+        raise ValueError(f"{path}, member {name!r}: cannot be read as an array ({err})") from None
+
+
+def _check_sequences(path, name, x):
+    """x is a 1-D object array of lists of int or 1-D int arrays (or a 2-D int array)."""
+    if not isinstance(x, np.ndarray):
+        raise ValueError(f"{path}, member {name!r}: expected an array of sequences, got {type(x).__name__}")
+    if x.dtype.kind in "iu" and x.ndim == 2:
+        return
+    if x.dtype != object or x.ndim != 1:
+        raise ValueError(f"{path}, member {name!r}: expected a 1-D object array of lists of int, "
+                         f"got {x.dtype} of shape {x.shape}")
+    for i, item in enumerate(x):
+        if type(item) is not list and not (isinstance(item, np.ndarray) and item.ndim == 1
+                                           and item.dtype.kind in "iu"):
+            raise ValueError(f"{path}, member {name!r}: item {i} is {type(item).__name__}, not a list of int")
+    kinds = set(map(type, chain.from_iterable(item for item in x if type(item) is list)))
+    if not kinds <= {int}:
+        raise ValueError(f"{path}, member {name!r}: the lists hold {sorted(k.__name__ for k in kinds - {int})}, "
+                         f"not only int")
 
 
 def _as_lists(flat, lengths):

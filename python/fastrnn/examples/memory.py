@@ -10,11 +10,13 @@ saves the learning curves if matplotlib is installed.
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import numpy as np
 
 from .. import utils
+from .._atomic_write import atomic_write
 from ..layers import LSTM, Dense, SimpleRNN
 from ..models import Sequential
 from ..optimizers import Adam
@@ -101,7 +103,8 @@ def save_plot(results, symbols, path, out=print):
         ax.set(title=f"length {length}", xlabel="epoch", ylabel="test accuracy", ylim=(0, 1.05))
         ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    with atomic_write(path) as f:  # the format from the name's extension, as savefig(path) would
+        fig.savefig(f, format=os.path.splitext(path)[1][1:] or None, dpi=100)
     out(f"saved the learning curves to {path}")
 
 

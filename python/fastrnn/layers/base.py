@@ -7,12 +7,16 @@ reverse. Weights are NumPy arrays updated in place by the optimizers.
 from __future__ import annotations
 
 import collections
+import contextlib
+import math
 import re
+import threading
 from typing import NamedTuple
 
 import numpy as np
 
 _name_counts: collections.Counter = collections.Counter()
+_budget = threading.local()  # .bytes: what add_weight may still allocate in this thread (None: no limit)
 
 
 def unique_name(base: str) -> str:
@@ -26,6 +30,28 @@ def snake_case(name: str) -> str:
     """'SimpleRNN' -> 'simple_rnn', 'LSTM' -> 'lstm', as Keras derives default layer names."""
     name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
     return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower()
+
+
+@contextlib.contextmanager
+def weight_budget(nbytes: int):
+    """Inside the block, add_weight (in this thread) fails before allocating past `nbytes` in all.
+
+    Model loading uses it so that a file's config cannot ask for more weight memory than the
+    file's stored weights hold.
+
+    Args:
+        nbytes: total bytes the block's new weights may take.
+
+    Example:
+        >>> with weight_budget(stored_bytes):
+        ...     model = Sequential.from_config(config)
+    """
+    saved = getattr(_budget, "bytes", None)
+    _budget.bytes = int(nbytes)
+    try:
+        yield
+    finally:
+        _budget.bytes = saved
 
 
 class IndexedRows(NamedTuple):
@@ -65,8 +91,23 @@ class Layer:
 
     # weights
     def add_weight(self, name, shape, initializer):
-        """Create, register and return a weight; `initializer` is a callable (shape, dtype)."""
-        value = np.ascontiguousarray(initializer(tuple(shape), self.dtype), dtype=self.dtype)
+        """Create, register and return a weight; `initializer` is a callable (shape, dtype).
+
+        Raises:
+            ValueError: `shape` is not a tuple of ints >= 0, or the weight would exceed the
+                `weight_budget` in force (checked before anything is allocated).
+        """
+        shape = tuple(shape)
+        if not all(isinstance(d, (int, np.integer)) and not isinstance(d, bool) and d >= 0 for d in shape):
+            raise ValueError(f"layer {self.name!r}: weight {name!r} needs a shape of ints >= 0, got {shape}")
+        budget = getattr(_budget, "bytes", None)
+        if budget is not None:
+            nbytes = math.prod(int(d) for d in shape) * np.dtype(self.dtype).itemsize
+            if nbytes > budget:
+                raise ValueError(f"layer {self.name!r}: weight {name!r} of shape {shape} needs {nbytes} bytes, "
+                                 f"more than the {budget} bytes of weights left to load")
+            _budget.bytes = budget - nbytes
+        value = np.ascontiguousarray(initializer(shape, self.dtype), dtype=self.dtype)
         self._params[name] = value
         return value
 

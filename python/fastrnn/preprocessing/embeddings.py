@@ -7,6 +7,7 @@ the .txt first), and downloading (the error for a missing file says where to get
 from __future__ import annotations
 
 import gzip
+import zlib
 from pathlib import Path
 from typing import NamedTuple
 
@@ -56,7 +57,8 @@ def load_word_vectors(path, word_index=None, num_words=None, dim=None):
     Raises:
         FileNotFoundError: no file at `path` (the message says where to download one).
         ValueError: a malformed line (its number is given), a dimension that differs from `dim`
-            or from the header, a header count that differs from the vectors read, or no vectors.
+            or from the header, a header count that differs from the vectors read, no vectors,
+            or a corrupt or truncated gzip file (with the line being read).
 
     Example:
         >>> matrix, found = load_word_vectors("glove.6B.100d.txt", tokenizer.word_index)
@@ -125,7 +127,7 @@ class _VectorLines:
     def __iter__(self):
         with self._open() as f:
             header_count, count = None, 0
-            for lineno, raw in enumerate(f, 1):
+            for lineno, raw in self._numbered(f):
                 try:
                     line = raw.decode("utf-8").rstrip()
                 except UnicodeDecodeError:
@@ -156,6 +158,16 @@ class _VectorLines:
             if header_count is not None and header_count != count:
                 raise ValueError(f"{self.path}: the header announces {header_count} vectors, "
                                  f"the file holds {count}")
+
+    def _numbered(self, f):
+        """(line number, raw line) of the open file; corrupt or truncated gzip data is a ValueError."""
+        lineno = 0
+        try:
+            for lineno, raw in enumerate(f, 1):
+                yield lineno, raw
+        except (EOFError, gzip.BadGzipFile, zlib.error) as err:
+            raise ValueError(f"{self.path}, line {lineno + 1}: the gzip data is corrupt or truncated "
+                             f"({err})") from None
 
     def _check_dim(self, found, where):
         """Adopt or check the vector size `found` at `where`."""

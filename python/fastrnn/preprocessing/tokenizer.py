@@ -438,8 +438,22 @@ class Tokenizer:
         return [flat[a:b] for a, b in zip([0] + ends[:-1], ends)]
 
 
+# the constructor fields of Tokenizer.to_json()'s config (optional, as in Keras) and their types
+_CONFIG_FIELDS = {"num_words": (int, type(None)), "filters": (str,), "lower": (bool,), "split": (str,),
+                  "char_level": (bool,), "oov_token": (str, type(None)), "document_count": (int,)}
+# its five dictionaries (required): key type once parsed (JSON keys are str), value type
+_TABLES = {"word_counts": (str, int), "word_docs": (str, int), "index_docs": (int, int),
+           "index_word": (int, str), "word_index": (str, int)}
+
+
 def tokenizer_from_json(json_string):
     """Rebuild a `Tokenizer` from `Tokenizer.to_json()` output (fastrnn's or Keras').
+
+    The structure is checked at the call: an object with a "config" object; the constructor
+    fields, where present, of their types (num_words int or null, filters and split str, lower
+    and char_level bool, oov_token str or null, document_count int >= 0); and the five
+    dictionaries, each a JSON string of an object with str keys (int keys for index_docs and
+    index_word) and int values (str for index_word).
 
     Args:
         json_string: the JSON text.
@@ -447,20 +461,66 @@ def tokenizer_from_json(json_string):
     Returns:
         A Tokenizer with the same configuration and dictionaries.
 
+    Raises:
+        ValueError: not JSON, not an object with a "config" object, a dictionary missing or not
+            JSON, a key that is not an int where one is needed (the field is named).
+        TypeError: a field or a dictionary entry of the wrong type (the field is named).
+
     Example:
         >>> tokenizer_from_json(Tokenizer(num_words=5).to_json()).num_words
         5
     """
-    config = dict(json.loads(json_string).get("config"))
-    word_counts = json.loads(config.pop("word_counts"))
-    word_docs = json.loads(config.pop("word_docs"))
-    index_docs = json.loads(config.pop("index_docs"))
-    index_word = json.loads(config.pop("index_word"))
-    word_index = json.loads(config.pop("word_index"))
+    spec = _parse_json(json_string, "argument 'json_string'")
+    if not isinstance(spec, dict) or not isinstance(spec.get("config"), dict):
+        raise ValueError("argument 'json_string' must hold an object with a \"config\" object, as "
+                         "Tokenizer.to_json() writes")
+    config = dict(spec["config"])
+    for field, types in _CONFIG_FIELDS.items():
+        value = config.get(field)
+        if field not in config or (isinstance(value, types) and (bool in types or not isinstance(value, bool))):
+            continue  # absent (the constructor's default), or of its type (a bool is not an int here)
+        names = " or ".join("null" if t is type(None) else t.__name__ for t in types)
+        raise TypeError(f"field 'config.{field}' must be {names}, got {type(value).__name__}: {value!r:.80}")
+    if config.get("document_count", 0) < 0:
+        raise ValueError(f"field 'config.document_count' must be >= 0, got {config['document_count']}")
+    tables = {name: _table(config.pop(name, None), name, *types) for name, types in _TABLES.items()}
     tokenizer = Tokenizer(**config)
-    tokenizer.word_counts = OrderedDict(word_counts)
-    tokenizer.word_docs = defaultdict(int, word_docs)
-    tokenizer.index_docs = defaultdict(int, {int(k): v for k, v in index_docs.items()})
-    tokenizer.word_index = word_index
-    tokenizer.index_word = {int(k): v for k, v in index_word.items()}
+    tokenizer.word_counts = OrderedDict(tables["word_counts"])
+    tokenizer.word_docs = defaultdict(int, tables["word_docs"])
+    tokenizer.index_docs = defaultdict(int, tables["index_docs"])
+    tokenizer.word_index = tables["word_index"]
+    tokenizer.index_word = tables["index_word"]
     return tokenizer
+
+
+def _parse_json(text, what):
+    """json.loads, with a ValueError naming `what` for anything that is not JSON text."""
+    try:
+        return json.loads(text)
+    except (TypeError, ValueError, RecursionError) as err:
+        raise ValueError(f"{what} is not valid JSON ({err})") from None
+
+
+def _table(text, name, key_type, value_type):
+    """One of the five dictionaries of a tokenizer's JSON config, its keys and values checked."""
+    field = f"field 'config.{name}'"
+    if text is None:
+        raise ValueError(f"{field} is missing: not Tokenizer.to_json() output")
+    if not isinstance(text, str):
+        raise TypeError(f"{field} must be a JSON string (as to_json writes it), got {type(text).__name__}")
+    table = _parse_json(text, field)
+    if not isinstance(table, dict):
+        raise TypeError(f"{field} must be a JSON object, got {type(table).__name__}")
+    if key_type is int:
+        parsed = {}
+        for key, value in table.items():
+            try:
+                parsed[int(key)] = value
+            except ValueError:
+                raise ValueError(f"{field} must have int keys, got {key!r}") from None
+        table = parsed
+    if not set(map(type, table.values())) <= {value_type}:
+        key, value = next((k, v) for k, v in table.items() if type(v) is not value_type)
+        raise TypeError(f"{field}: entry {key!r} is {type(value).__name__} {value!r:.80}, expected "
+                        f"{value_type.__name__}")
+    return table
