@@ -46,26 +46,32 @@ def test_show_config_reports_what_release_memory_frees():
 
 
 def test_arenas_of_exited_threads_are_freed():
-    fastrnn.release_memory()
-    baseline_threads = fastrnn._core.memory()["arena_threads"]
-    barrier = threading.Barrier(6)
+    threads = fastrnn.get_num_threads()
+    fastrnn.set_num_threads(1)  # only the five threads below make scratch memory
+    try:
+        fastrnn.release_memory()
+        assert fastrnn._core.memory()["arena_bytes"] == 0
+        barrier, measured = threading.Barrier(6), threading.Event()
 
-    def work(seed):
-        training_call(seed=seed)
-        barrier.wait()  # every thread's arena exists at once
+        def work(seed):
+            training_call(seed=seed)
+            barrier.wait()  # every thread's arena exists at once
+            measured.wait()
 
-    workers = [threading.Thread(target=work, args=(i,)) for i in range(5)]
-    for w in workers:
-        w.start()
-    barrier.wait()
-    during = fastrnn._core.memory()
-    for w in workers:
-        w.join()
-    assert during["arena_threads"] >= baseline_threads + 5
-    # join() returns once Python is done with a thread; its C++ thread-locals go a moment later
-    deadline = time.monotonic() + 10
-    while fastrnn._core.memory()["arena_threads"] > during["arena_threads"] - 5 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    after = fastrnn._core.memory()
-    assert after["arena_threads"] <= during["arena_threads"] - 5
-    assert after["arena_bytes"] < during["arena_bytes"] / 3  # unmapped: gone from the process
+        workers = [threading.Thread(target=work, args=(i,)) for i in range(5)]
+        for w in workers:
+            w.start()
+        barrier.wait()
+        during = fastrnn._core.memory()
+        measured.set()
+        for w in workers:
+            w.join()
+        # join() returns once Python is done with a thread; its C++ thread-locals go a moment later
+        deadline = time.monotonic() + 10
+        while fastrnn._core.memory()["arena_threads"] and time.monotonic() < deadline:
+            time.sleep(0.01)
+        after = fastrnn._core.memory()
+    finally:
+        fastrnn.set_num_threads(threads)
+    assert during["arena_threads"] == 5 and during["arena_bytes"] > 20 * MB
+    assert after["arena_threads"] == 0 and after["arena_bytes"] == 0  # unmapped: gone from the process
