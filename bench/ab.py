@@ -1,6 +1,7 @@
 """A/B of two fastrnn builds in one process: how kernel changes are judged on this shared VM.
 
     python bench/ab.py OLD_DIR NEW_DIR [--cell lstm] [--shape 100 64 512 512] [--pass fwd+bwd] [--calls 40]
+                       [--dtype float32]
 
 OLD_DIR and NEW_DIR each hold a `fastrnn` package with its built `_core` (e.g. a source tree's
 `python/` after copying the build's `_core*.so` into it, or an install's site-packages). Both are
@@ -59,15 +60,17 @@ def main():
     parser.add_argument("--pass", dest="which", choices=["fwd", "train-fwd", "bwd", "fwd+bwd"], default="fwd+bwd")
     parser.add_argument("--calls", type=int, default=40, help="timed calls of each build")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     args = parser.parse_args()
     T, B, D, H = args.shape
     G = GATES[args.cell]
     rng = np.random.default_rng(0)
-    x = rng.standard_normal((B, T, D)).astype(np.float32)
-    kernel = (rng.standard_normal((D, G * H)) / np.sqrt(D)).astype(np.float32)
-    recurrent = (rng.standard_normal((H, G * H)) / np.sqrt(H)).astype(np.float32)
-    bias = (rng.standard_normal(G * H) * 0.1).astype(np.float32)
-    d_out = rng.standard_normal((B, T, H)).astype(np.float32)
+    dtype = np.dtype(args.dtype)
+    x = rng.standard_normal((B, T, D)).astype(dtype)
+    kernel = (rng.standard_normal((D, G * H)) / np.sqrt(D)).astype(dtype)
+    recurrent = (rng.standard_normal((H, G * H)) / np.sqrt(H)).astype(dtype)
+    bias = (rng.standard_normal(G * H) * 0.1).astype(dtype)
+    d_out = rng.standard_normal((B, T, H)).astype(dtype)
 
     scratch = tempfile.mkdtemp(prefix="fastrnn-ab-")
     sys.path.insert(0, scratch)
@@ -94,7 +97,7 @@ def main():
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     old_ms, new_ms = (1e3 * statistics.median(t) for t in times)
-    print(f"{args.cell} (T, B, D, H) = {tuple(args.shape)} {args.which}, {args.threads} threads, "
+    print(f"{args.cell} (T, B, D, H) = {tuple(args.shape)} {args.which} {args.dtype}, {args.threads} threads, "
           f"{args.calls} calls each: old {old_ms:.2f} ms, new {new_ms:.2f} ms, "
           f"old/new median of pair ratios {statistics.median(ratios):.3f}")
 

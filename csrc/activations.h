@@ -1,97 +1,151 @@
-// activations.h: the element-wise nonlinearities and their derivatives, applied to a strip of
-// n values. float uses branch-free approximations that vectorize (exp: Cephes polynomial,
-// tanh: Eigen's rational), double uses libm so float64 results match NumPy to ~1e-15.
-// Derivatives are taken from the activated value y, which is what the caches keep.
+// activations.h: the element-wise nonlinearities (tanh, relu, sigmoid, linear, hard_sigmoid) on
+// whole SIMD vectors of float or double, and their derivatives, taken from the activated value
+// y (what the caches keep). Not libm: exp and tanh are evaluated here, the same way in every
+// SIMD level (float's multiply-adds round once everywhere, double's twice everywhere: simd.h), so
+// a result does not depend on the CPU. Measured error (bench/activation_error.py: every float32,
+// a sample of float64): float32 within 2 ulp of the correctly rounded value, float64 within 3;
+// exact at saturation (tanh -> +-1, sigmoid -> 0, 1); results below the smallest normal number
+// follow the kernels' flush to zero (denormals.h).
 #pragma once
-#include <cmath>
+#include <algorithm>
 #include <cstdint>
-#include <cstring>
+#include <limits>
+#include <type_traits>
 
 #include "common.h"
+#include "simd.h"
 
 namespace fastrnn {
 namespace FASTRNN_ISA {  // one copy per SIMD level: inline code compiled with different flags
 
-// The polynomials of the float approximations, for V = float or a GCC vector of floats
-// (vector_math.h evaluates them lane for lane, so both paths give the same bits).
-template <typename V>
-inline V exp_polynomial(V r) {  // exp(r) for |r| <= ln2 / 2 (Cephes)
-  V p = V{} + 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  return p * r * r + r + 1.0f;
-}
-
-// tanh(xc) for xc in [-7.9, 7.9]: Eigen's minimax rational xc * p(x^2) / q(x^2), multiplied by xc
-// last, so that tiny xc come out as xc * (1 - 1.3e-7) without a case of their own (xc * p first
-// underflowed below ~1e-35).
-template <typename V>
-inline V tanh_rational(V xc) {
-  const V x2 = xc * xc;
-  V p = V{} + -2.76076847742355e-16f;
-  p = p * x2 + 2.00018790482477e-13f;
-  p = p * x2 + -8.60467152213735e-11f;
-  p = p * x2 + 5.12229709037114e-08f;
-  p = p * x2 + 1.48572235717979e-05f;
-  p = p * x2 + 6.37261928875436e-04f;
-  p = p * x2 + 4.89352455891786e-03f;
-  V q = V{} + 1.19825839466702e-06f;
-  q = q * x2 + 1.18534705686654e-04f;
-  q = q * x2 + 2.26843463243900e-03f;
-  q = q * x2 + 4.89352518554385e-03f;
-  return xc * (p / q);
-}
-
-inline float exp_approx(float x) {
-  // exp(x) = 2^n * exp(r), n = round(x / ln2), |r| <= ln2 / 2; clamped so 2^n stays normal.
-  const float xc = std::min(std::max(x, -87.0f), 88.0f);
-  const float shifter = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
-  const float t = xc * 1.44269504088896341f + shifter;
-  const float n = t - shifter;
-  float r = xc - n * 0.693359375f;
-  r = r - n * -2.12194440e-4f;
-  const float p = exp_polynomial(r);
-  int32_t bits;
-  std::memcpy(&bits, &t, 4);
-  const int32_t scale_bits = (bits - 0x4B400000 + 127) << 23;
-  float scale;
-  std::memcpy(&scale, &scale_bits, 4);
-  const float y = p * scale;
-  return x != x ? x : y;  // NaN stays NaN
-}
-
-inline float tanh_approx(float x) {
-  // Rational minimax approximation on [-7.9, 7.9] (beyond it tanh rounds to +-1 in float); NaN
-  // stays NaN through the clamp.
-  return tanh_rational(std::min(std::max(x, -7.90531110763549805f), 7.90531110763549805f));
-}
-
-inline float exp_of(float x) { return exp_approx(x); }
-inline double exp_of(double x) { return std::exp(x); }
-inline float tanh_of(float x) { return tanh_approx(x); }
-inline double tanh_of(double x) { return std::tanh(x); }
-
-// y[i] = act(y[i]) for i < n. One loop per activation so each vectorizes.
+// e^y through y = n ln2 + r with n an integer and |r| <= ln2 / 2 (Cody and Waite: ln2 in two parts,
+// the first short enough that n * ln2_hi is exact), 2^n built from the integer's bits and
+// expm1(r) from its Taylor polynomial.
 template <typename T>
-inline void activate(T* __restrict y, int64_t n, Activation act) {
+struct ExpConstants;
+template <>
+struct ExpConstants<float> {
+  static constexpr float log2e = 1.44269504088896341f, shifter = 12582912.0f;  // 1.5 * 2^23: rounds to integers
+  static constexpr float ln2 = 0.693147182f, ln2_hi = 0.693359375f, ln2_lo = -2.12194440e-4f;
+  static constexpr int mantissa_bits = 23, exponent_bias = 127;
+  static constexpr float sigmoid_range = 88.3f;  // |x| beyond: sigmoid is 1, or below the smallest normal
+  static constexpr float tanh_saturated = 9.5f;  // tanh rounds to +-1 from 9.01 on
+  // expm1(r) = r + r^2 P(r), P of degree 5 fitted to minimise the relative error of expm1 (2.4e-10)
+  // for |r| <= ln2 / 2
+  static constexpr int terms = 6;
+  static constexpr float coefficients[terms] = {0.5f, 0.1666666567325592f, 0.041666362434625626f,
+                                                0.008333388715982437f, 0.0013940628850832582f,
+                                                0.00019846302166115493f};
+};
+template <>
+struct ExpConstants<double> {
+  static constexpr double log2e = 1.4426950408889634, shifter = 6755399441055744.0;  // 1.5 * 2^52
+  static constexpr double ln2 = 0.6931471805599453, ln2_hi = 6.93147180369123816490e-01,
+                          ln2_lo = 1.90821492927058770002e-10;
+  static constexpr int mantissa_bits = 52, exponent_bias = 1023;
+  static constexpr double sigmoid_range = 709.0;
+  static constexpr double tanh_saturated = 20.0;  // tanh rounds to +-1 from 19.06 on
+  // P of degree 10 fitted to minimise the relative error of expm1 (9e-19) for |r| <= ln2 / 2
+  static constexpr int terms = 11;
+  static constexpr double coefficients[terms] = {
+      0.5, 0.16666666666666677, 0.04166666666666651, 0.0083333333333217, 0.0013888888888962338,
+      0.00019841269885942419, 2.4801587172567558e-05, 2.755724440108584e-06, 2.755740264882074e-07,
+      2.5108968488569484e-08, 2.0875318539824796e-09};
+};
+
+// a * b + c: float rounds once, the same on every level (simd.h); double rounds twice everywhere
+// (the baseline level has no exact fused multiply-add for double that would be fast enough).
+template <typename V>
+inline V multiply_add(V a, V b, V c) {
+  if constexpr (std::is_same_v<V, Vec<float>::type>) return fused_multiply_add(a, b, c);
+  else return a * b + c;
+}
+
+// e^y = 2^n (1 + q): scale = 2^n (n an integer, |y - n ln2| <= ln2 / 2; n in the normal range for
+// the y the callers pass) and q = expm1(y - n ln2); 2^n q is exact, so what is built from it can
+// round once.
+template <typename T>
+struct ExpParts {
+  typename Vec<T>::type scale, q;
+};
+
+// precise_reduction: ln2 in two parts, for a relative error of e^y that does not grow with n; a y
+// that is never positive (tanh's) can do with one, its error shrinking with e^y.
+template <typename T, bool precise_reduction = true>
+inline ExpParts<T> exp_parts(typename Vec<T>::type y) {
+  using C = ExpConstants<T>;
+  using V = typename Vec<T>::type;
+  using Bits = typename Vec<T>::bits;
+  const V t = multiply_add(y, V{} + C::log2e, V{} + C::shifter);  // n = the nearest integer, in t's low bits
+  const V n = t - C::shifter;
+  const V r = precise_reduction ? multiply_add(n, V{} - C::ln2_lo, multiply_add(n, V{} - C::ln2_hi, y))
+                                : multiply_add(n, V{} - C::ln2, y);  // n * ln2_hi is exact; ln2 rounded
+  V p = V{} + C::coefficients[C::terms - 1];
+  for (int k = C::terms - 2; k >= 0; --k) p = multiply_add(p, r, V{} + C::coefficients[k]);
+  const Bits n_bits = (Bits)t - (Bits)(V{} + C::shifter);
+  return {(V)((n_bits + C::exponent_bias) << C::mantissa_bits), multiply_add(r * r, p, r)};
+}
+
+// sigmoid(x) = 1 / (1 + e^-x) = 1 / (2^n q + (2^n + 1)): the denominator rounds once, and nothing
+// cancels for either sign of x. (Results below the smallest normal number: the callers' FTZ.)
+template <typename T>
+inline typename Vec<T>::type sigmoid_vector(typename Vec<T>::type x) {
+  using C = ExpConstants<T>;
+  using V = typename Vec<T>::type;
+  const ExpParts<T> e = exp_parts<T>(clamp(-x, -C::sigmoid_range, C::sigmoid_range));  // NaN stays NaN
+  return T(1) / multiply_add(e.scale, e.q, e.scale + T(1));
+}
+
+// tanh(x) = sign(x) -m / (m + 2) with m = expm1(-2|x|) = 2^n q + (2^n - 1) in (-1, 0], rounded once:
+// no cancellation near zero (where 1 - 2 / (e^2x + 1) loses it). Past tanh_saturated, exactly +-1.
+template <typename T>
+inline typename Vec<T>::type tanh_vector(typename Vec<T>::type x) {
+  using V = typename Vec<T>::type;
+  using Bits = typename Vec<T>::bits;
+  const Bits sign = Bits{} + std::numeric_limits<std::conditional_t<sizeof(T) == 4, int32_t, int64_t>>::min();
+  const V a = clamp((V)((Bits)x & ~sign), T(0), ExpConstants<T>::tanh_saturated);  // |x|; NaN stays NaN
+  const ExpParts<T> e = exp_parts<T, false>(a * T(-2));
+  const V m = multiply_add(e.scale, e.q, e.scale - T(1));
+  const V t = -m / (m + T(2));  // >= 0, but -0 for x = 0: x's sign replaces its sign
+  return (V)(((Bits)t & ~sign) | ((Bits)x & sign));
+}
+
+// act(v) lane for lane.
+template <typename T>
+inline typename Vec<T>::type activate_vector(typename Vec<T>::type v, Activation act) {
+  using V = typename Vec<T>::type;
   switch (act) {
-    case Activation::Tanh:
-      for (int64_t i = 0; i < n; ++i) y[i] = tanh_of(y[i]);
-      break;
-    case Activation::Relu:
-      for (int64_t i = 0; i < n; ++i) y[i] = std::max(y[i], T(0));  // NaN propagates
-      break;
-    case Activation::Sigmoid:
-      for (int64_t i = 0; i < n; ++i) y[i] = T(1) / (T(1) + exp_of(-y[i]));
-      break;
-    case Activation::Linear:
-      break;
-    case Activation::HardSigmoid:  // Keras 3: relu6(x + 3) / 6
-      for (int64_t i = 0; i < n; ++i) y[i] = std::min(std::max(y[i] + T(3), T(0)), T(6)) / T(6);
-      break;
+    case Activation::Tanh: return tanh_vector<T>(v);
+    case Activation::Relu: return v < T(0) ? V{} : v;  // NaN propagates
+    case Activation::Sigmoid: return sigmoid_vector<T>(v);
+    case Activation::Linear: return v;
+    case Activation::HardSigmoid: return clamp(v + T(3), T(0), T(6)) / T(6);  // Keras 3: relu6(x + 3) / 6
+  }
+  return v;
+}
+
+// act'(x) lane for lane, from y = act(x).
+template <typename T>
+inline typename Vec<T>::type derivative_vector(typename Vec<T>::type y, Activation act) {
+  using V = typename Vec<T>::type;
+  const V one = V{} + T(1), zero = V{};
+  switch (act) {
+    case Activation::Tanh: return one - y * y;
+    case Activation::Relu: return y > zero ? one : zero;
+    case Activation::Sigmoid: return y * (one - y);
+    case Activation::Linear: return one;
+    case Activation::HardSigmoid: return (y > zero) & (y < one) ? V{} + T(1) / T(6) : zero;
+  }
+  return one;
+}
+
+// y[i] = act(y[i]) for i < n.
+template <typename T>
+inline void activate(T* y, int64_t n, Activation act) {
+  if (act == Activation::Linear) return;
+  for (int64_t i = 0; i < n; i += lanes<T>()) {
+    const int64_t w = std::min<int64_t>(lanes<T>(), n - i);
+    store_lanes(y + i, activate_vector<T>(load_lanes(y + i, w), act), w);
   }
 }
 
@@ -103,7 +157,7 @@ inline void times_derivative(T* __restrict g, const T* __restrict y, int64_t n, 
       for (int64_t i = 0; i < n; ++i) g[i] *= T(1) - y[i] * y[i];
       break;
     case Activation::Relu:
-      for (int64_t i = 0; i < n; ++i) g[i] *= y[i] > T(0) ? T(1) : T(0);  // NaN in g propagates
+      for (int64_t i = 0; i < n; ++i) g[i] *= y[i] > T(0) ? T(1) : T(0);
       break;
     case Activation::Sigmoid:
       for (int64_t i = 0; i < n; ++i) g[i] *= y[i] * (T(1) - y[i]);

@@ -236,6 +236,18 @@ py::array_t<T> matmul_t(const py::array& a, const py::array& b, bool transpose_a
   return c;
 }
 
+// act(x) for a C-ordered array of one float dtype, with the recurrent kernels' vector code.
+template <typename T>
+py::array_t<T> activate_t(const py::array& x, int activation) {
+  const T* in = input<T>(x, x.size(), "x");
+  auto y = empty<T>(std::vector<py::ssize_t>(x.shape(), x.shape() + x.ndim()));
+  T* out = y.mutable_data();
+  py::gil_scoped_release release;
+  FlushDenormals flush;  // as inside the recurrent kernels
+  activate_array<T>(in, out, x.size(), static_cast<Activation>(activation));
+  return y;
+}
+
 // ids as a checked pointer: a C-contiguous int64 array, every value in [0, input_dim).
 const int64_t* table_ids(const py::array& ids, int64_t input_dim) {
   if (!py::isinstance<py::array_t<int64_t>>(ids) || !(ids.flags() & py::array::c_style))
@@ -399,6 +411,11 @@ PYBIND11_MODULE(_core, m) {
   m.def("matmul", [](const py::array& a, const py::array& b, bool transpose_a, bool transpose_b) {
     return is_float32(a) ? py::object(matmul_t<float>(a, b, transpose_a, transpose_b))
                          : py::object(matmul_t<double>(a, b, transpose_a, transpose_b));
+  });
+  m.def("activate", [](const py::array& x, int activation) {
+    if (activation < 0 || activation > static_cast<int>(Activation::HardSigmoid))
+      throw std::invalid_argument("_core.activate: unknown activation code");
+    return is_float32(x) ? py::object(activate_t<float>(x, activation)) : py::object(activate_t<double>(x, activation));
   });
   m.def("adam_update", [](const py::array& w, const py::array& g, const py::array& m, const py::array& v, double c1,
                           double c2, double alpha, double epsilon, const py::object& rows) {

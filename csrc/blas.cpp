@@ -44,7 +44,7 @@ void gemm<double>(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, d
 template <typename T>
 void parallel_gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
                    int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
-  const int threads = pool_threads();
+  const int threads = threads_for(product_micros(2.0 * M * N * K));
   if (threads > 1 && K >= 4 * std::max(M, N) && K >= 256 * threads) {
     // A sum over K much longer than the result (the weight gradients over all steps): split K,
     // so each thread packs only its share of A and B, then add the partial results in thread
@@ -80,7 +80,7 @@ void parallel_gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, 
       gemm<T>(trans_a, trans_b, M, end - begin, K, alpha, A, lda, b, ldb, beta, C + begin, ldc);
     }
   };
-  parallel_for_threads(static_cast<int>(std::min<int64_t>(pool_threads(), std::max<int64_t>(blocks, 1))), job);
+  parallel_for_threads(static_cast<int>(std::min<int64_t>(threads, std::max<int64_t>(blocks, 1))), job);
 }
 
 template void parallel_gemm<float>(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t,

@@ -55,4 +55,15 @@ FASTRNN_DISPATCH(lstm_forward, LstmForward)
 FASTRNN_DISPATCH(lstm_backward, LstmBackward)
 #undef FASTRNN_DISPATCH
 
+template <typename T>
+void activate_array(const T* x, T* y, int64_t n, Activation act) {
+  switch (simd_level()) {
+    case SimdLevel::Avx512: return avx512::activate_array<T>(x, y, n, act);
+    case SimdLevel::Avx2: return avx2::activate_array<T>(x, y, n, act);
+    default: return baseline::activate_array<T>(x, y, n, act);
+  }
+}
+template void activate_array<float>(const float*, float*, int64_t, Activation);
+template void activate_array<double>(const double*, double*, int64_t, Activation);
+
 }  // namespace fastrnn

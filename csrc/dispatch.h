@@ -3,6 +3,7 @@
 #pragma once
 #include <string>
 
+#include "elementwise.h"
 #include "lstm.h"
 #include "simple_rnn.h"
 
@@ -23,5 +24,7 @@ template <typename T>
 void lstm_forward(const RnnProblem& p, const LstmForward<T>& a);
 template <typename T>
 void lstm_backward(const RnnProblem& p, const LstmBackward<T>& a);
+template <typename T>
+void activate_array(const T* x, T* y, int64_t n, Activation act);
 
 }  // namespace fastrnn

@@ -77,7 +77,7 @@ class OutputWrites {
     auto job = [&](int t, int threads) {
       std::copy(outputs + n_ * t / threads, outputs + n_ * (t + 1) / threads, saved_ + n_ * t / threads);
     };
-    parallel_for_threads(pool_threads(), job);
+    parallel_for_threads(threads_for(copy_micros(n_ * static_cast<double>(sizeof(T)))), job);
   }
 
  private:

@@ -10,7 +10,6 @@
 #include "activations.h"
 #include "backward_loop.h"
 #include "forward_loop.h"
-#include "vector_math.h"
 
 namespace fastrnn {
 namespace FASTRNN_ISA {

@@ -12,46 +12,16 @@
 #include <vector>
 
 #include "scratch.h"
+#include "simd.h"
 
 namespace fastrnn {
 namespace FASTRNN_ISA {
 
 #if defined(__AVX512F__)
-constexpr int kVectorBytes = 64;
 constexpr int kTileRows = 6;  // 6 rows x 4 vectors = 24 accumulators of 32 registers
-#elif defined(__AVX2__)
-constexpr int kVectorBytes = 32;
-constexpr int kTileRows = 3;  // 12 accumulators of 16 registers
 #else
-constexpr int kVectorBytes = 16;
-constexpr int kTileRows = 3;
+constexpr int kTileRows = 3;  // 12 accumulators of 16 registers
 #endif
-
-template <typename T>
-struct Vec;
-template <>
-struct Vec<float> {
-  typedef float type __attribute__((vector_size(kVectorBytes)));
-};
-template <>
-struct Vec<double> {
-  typedef double type __attribute__((vector_size(kVectorBytes)));
-};
-template <typename T>
-constexpr int lanes() {
-  return kVectorBytes / static_cast<int>(sizeof(T));
-}
-
-// out[0, n) = in[0, n), inline, a vector at a time: the rows the kernels copy at every step are
-// short (x's D values, a panel's units), and so are the runs that packing copies, too short to
-// pay for a call to memmove (LSTM backward 1.01-1.02x at (500, 128, 32, 32) and (28, 128, 28,
-// 128); LSTM (100, 1, 256, 256) forward 1.02x, its packing being runs of 16 values).
-template <typename T>
-inline void copy_values(const T* in, int64_t n, T* out) {
-  int64_t j = 0;
-  for (; j + lanes<T>() <= n; j += lanes<T>()) std::memcpy(out + j, in + j, kVectorBytes);
-  for (; j < n; ++j) out[j] = in[j];
-}
 
 // Transposes a lanes x lanes block held as one vector per row. Block-recursive: at each level s,
 // rows i and i + s (bit s of i clear) swap their off-diagonal s x s blocks, two two-vector
@@ -190,7 +160,7 @@ __attribute__((always_inline)) inline void tile_kernel(int64_t K, const T* __res
     for (int m = 0; m < M; ++m) {
       const T am = a[m * a_m + k * a_k];
 #pragma GCC unroll 4
-      for (int v = 0; v < NV; ++v) acc[m][v] += am * bk[v];
+      for (int v = 0; v < NV; ++v) acc[m][v] = madd(V{} + am, (V)bk[v], acc[m][v]);
     }
   }
 #pragma GCC unroll 8

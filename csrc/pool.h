@@ -12,6 +12,15 @@ int pool_threads();  // threads a kernel may use, process-wide: set_pool_threads
 void set_pool_threads(int threads);
 int64_t pool_jobs();  // how many calls of parallel_run have used the workers so far
 
+// The cost model that decides whether a job is worth more than one thread: a worker that went to
+// sleep takes tens of microseconds to wake on a quiet machine and a scheduler slice (milliseconds)
+// on a busy one, so only jobs estimated at kMinParallelMicros or more on one thread use the others.
+// Rates of one core on small problems; measured: bench/small_calls.py, bench/RESULTS.md.
+constexpr double kFlopsPerMicro = 1e5, kBytesPerMicro = 5e3, kMinParallelMicros = 100;
+inline int threads_for(double micros) { return micros < kMinParallelMicros ? 1 : pool_threads(); }
+inline double product_micros(double flops) { return flops / kFlopsPerMicro; }
+inline double copy_micros(double bytes) { return bytes / kBytesPerMicro; }
+
 // Runs fn(ctx, thread, threads) on `threads` threads (the caller is thread 0) and returns when
 // all are done, every thread in the caller's floating-point mode (MXCSR: denormals.h).
 // Concurrent callers take turns; a call from inside a job runs on its caller alone.

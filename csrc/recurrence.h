@@ -15,7 +15,7 @@
 #include "packed.h"
 #include "pool.h"
 #include "scratch.h"
-#include "vector_math.h"
+#include "simd.h"
 
 namespace fastrnn {
 namespace FASTRNN_ISA {
@@ -52,18 +52,19 @@ class StepSwitch {
   std::atomic<int64_t> from_{INT64_MAX};
 };
 
-// Whether a call is too small to gain from more than one thread: a worker that went to sleep
-// takes tens of microseconds to wake on a quiet machine and a scheduler slice (milliseconds) on
-// a busy one, and with the units split every step waits at a barrier for the slowest thread. So
-// one thread runs a call whose estimated time on one thread (its products, and the packing of
-// its weights) is under kMinParallelMicros, or, split by units, whose steps are each under
-// kMinStepFlops. Measured (bench/small_calls.py): see bench/RESULTS.md.
-constexpr double kFlopsPerMicro = 1e5, kPackedBytesPerMicro = 5e3;  // one core, small products
-constexpr double kMinParallelMicros = 100, kMinStepFlops = 1.5e5;
+// Whether a time loop is too small to gain from more than one thread: its estimated time on one
+// thread (its products, and the packing of its weights) is short (threads_for, pool.h), or, split
+// by units, where every step waits at a barrier for the slowest thread, its steps are each under
+// kMinStepFlops. Measured on a quiet machine, 2 threads against 1 (bench/small_calls.py):
+// 0.8-1.1x below ~60K flops a step, 1.1-1.5x at 131K; on a busy one a step may wait milliseconds.
+constexpr double kMinStepFlops = 1e5;
 
 inline bool one_thread_suffices(const RnnProblem& p, double step_flops, int64_t packed_bytes, bool units) {
-  const double micros = p.T * step_flops / kFlopsPerMicro + packed_bytes / kPackedBytesPerMicro;
-  return micros < kMinParallelMicros || (units && step_flops < kMinStepFlops);
+  // a batch smaller than a tile's rows runs the products at that fraction of the rate (bound by
+  // the weights' loads: batch 1 at ~25 GFLOP/s a core)
+  const double slowdown = std::max(1.0, static_cast<double>(kTileRows) / std::max<int64_t>(p.B, 1));
+  const double micros = slowdown * product_micros(p.T * step_flops) + copy_micros(static_cast<double>(packed_bytes));
+  return threads_for(micros) == 1 || (units && step_flops < kMinStepFlops);
 }
 
 // The split of a loop whose steps multiply B rows by `panels` panels of K x width packed weights.

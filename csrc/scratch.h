@@ -45,12 +45,12 @@ class Scratch {
     offset_ = arenas_.used[slot_];
     const int64_t need = offset_ + bytes_;
     arenas_.wanted[slot_] = std::max(arenas_.wanted[slot_], need);
-    if (need > arenas_.capacity[slot_]) {
-      if (offset_ != 0) {  // the arena is in use and cannot move: this one gets memory of its own
-        own_ = map_scratch(bytes_);
-        return;
-      }
-      grow_arena(arenas_, slot_);  // room for what the last calls wanted at once
+    // an empty arena grows to what the calls have wanted at once, so that memory of its own (fresh
+    // pages, faulted in at every call) is needed only the first time a call outgrows it
+    if (offset_ == 0 && arenas_.wanted[slot_] > arenas_.capacity[slot_]) grow_arena(arenas_, slot_);
+    if (need > arenas_.capacity[slot_]) {  // the arena is in use and cannot move
+      own_ = map_scratch(bytes_);
+      return;
     }
     arenas_.used[slot_] = need;
   }

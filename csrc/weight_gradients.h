@@ -201,7 +201,8 @@ inline void gather_gradient_inputs(const RnnProblem& p, const T* x, const T* sta
       for (int64_t k = 0; k < K; ++k) inputs[strip_layout_offset(rows, row, k)] = row_values[k];
     }
   };
-  parallel_for_threads(static_cast<int>(std::min<int64_t>(pool_threads(), std::max<int64_t>(rows, 1))), job);
+  const int threads = threads_for(copy_micros(static_cast<double>(rows) * K * sizeof(T)));
+  parallel_for_threads(static_cast<int>(std::min<int64_t>(threads, std::max<int64_t>(rows, 1))), job);
 }
 
 // dx (T*B, D) = dz (T*B, G*H) @ kernel^T for narrow x, each thread a share of the rows.
@@ -220,7 +221,7 @@ inline void narrow_input_gradient(const RnnProblem& p, int G, const T* kernel, c
     narrow_product(rows * (t + 1) / n - r0, D, dz + r0 * N, N, kernel_t, dx, [&](int64_t i) { return r0 + i; },
                    outgrows_caches<T>(rows * D));
   };
-  parallel_for_threads(pool_threads(), job);
+  parallel_for_threads(threads_for(product_micros(2.0 * rows * N * D)), job);
 }
 
 // The products after the backward time loop, over all steps at once, with dz (T*B, G*H):
@@ -240,7 +241,8 @@ inline void weight_gradients(const RnnProblem& p, int G, const T* kernel, const 
     const int64_t j0 = std::min(N, blocks * t / n * W), j1 = std::min(N, blocks * (t + 1) / n * W);
     if (j1 > j0) transposed_product(rows, K, j1 - j0, scratch.inputs, scratch.dz + j0, N, dw + j0, N, false);
   };
-  parallel_for_threads(static_cast<int>(std::min<int64_t>(pool_threads(), blocks)), job);
+  const int threads = threads_for(product_micros(2.0 * rows * K * N));
+  parallel_for_threads(static_cast<int>(std::min<int64_t>(threads, blocks)), job);
 }
 
 // How one backward call makes its weight gradients and dx: inside the time loop, a chunk of

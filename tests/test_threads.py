@@ -148,3 +148,21 @@ def test_ctrl_c_stops_a_long_call_promptly(threads, monkeypatch, cell, split):
         timer.join()
         assert late < 3.0, f"KeyboardInterrupt came {late:.2f} s after the signal"
         np.testing.assert_array_equal(forward(small_x, *weights, training=False)[0], expected)
+
+
+def test_small_calls_stay_on_the_calling_thread(threads, monkeypatch):
+    """Character-by-character generation (batch 1, one step at a time) never hands work to a
+    worker, which on a busy machine may wait a scheduler slice for a core; large calls do."""
+    monkeypatch.delenv("FASTRNN_SPLIT", raising=False)
+    fastrnn.set_num_threads(2)
+    rng = np.random.default_rng(0)
+    weights = [rng.standard_normal(s).astype(np.float32) * 0.1 for s in ((60, 512), (128, 512), (512,))]
+    before = fastrnn._core.config()["parallel_jobs"]
+    for _ in range(3):
+        x = rng.standard_normal((1, 1, 60)).astype(np.float32)
+        _, _, cache = ops.lstm_forward(x, *weights)
+        ops.lstm_backward(cache, np.ones((1, 1, 128), np.float32))
+        ops.simple_rnn_forward(x, weights[0][:, :128], weights[1][:, :128], weights[2][:128], training=False)
+    assert fastrnn._core.config()["parallel_jobs"] == before
+    ops.lstm_forward(*lstm_problem(50, 64, 64, 256), training=False)
+    assert fastrnn._core.config()["parallel_jobs"] > before
