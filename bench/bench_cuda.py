@@ -105,7 +105,7 @@ def bench(cell, shape, repeats):
     row["torch_train"] = time_ms(lambda: torch_train(module, x, d_out), repeats)
     # fastrnn as shipped (persistent kernels where the shape fits), then forced onto the step loop
     for path, allow in (("auto", True), ("steps", False)):
-        _cuda_backend.use_persistent_kernel = allow
+        fastrnn.tuning.set(cuda_persistent=allow)
         row[f"err_{path}"] = check(cell, w, module, x, d_out)
         row[f"fast_fwd_{path}"] = time_ms(lambda: fastrnn_forward(cell, x, w, False), repeats)
         row[f"persistent_fwd_{path}"] = _cuda_backend.last_forward_persistent
@@ -113,7 +113,7 @@ def bench(cell, shape, repeats):
         row[f"persistent_bwd_{path}"] = _cuda_backend.last_backward_persistent
         if not (row["persistent_fwd_auto"] or row["persistent_bwd_auto"]):
             break  # the step loop is what ran
-    _cuda_backend.use_persistent_kernel = True
+    fastrnn.tuning.set(cuda_persistent=True)
     row["err"] = max(v for k, v in row.items() if k.startswith("err_"))
     return row
 

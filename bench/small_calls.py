@@ -8,7 +8,6 @@ The last column says how many threads fastrnn now chooses by itself.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import time
 
@@ -20,19 +19,18 @@ from fastrnn import ops
 
 def chosen_threads(fn):
     """2 if the call handed work to the pool's workers, else 1 (with the split not forced)."""
-    forced = os.environ.pop("FASTRNN_SPLIT")
     fastrnn.set_num_threads(2)
-    before = fastrnn._core.config()["parallel_jobs"]
-    fn()
-    os.environ["FASTRNN_SPLIT"] = forced
-    return 2 if fastrnn._core.config()["parallel_jobs"] > before else 1
+    with fastrnn.tuning.override(split="auto"):
+        before = fastrnn._core.config()["parallel_jobs"]
+        fn()
+        return 2 if fastrnn._core.config()["parallel_jobs"] > before else 1
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=60)
     args = parser.parse_args()
-    os.environ["FASTRNN_SPLIT"] = "units"
+    fastrnn.tuning.set(split="units")
     rng = np.random.default_rng(0)
     print("| cell | B | T | H | pass | 1 thread us | 2 threads us | 1 / 2 | fastrnn picks |\n|---|---|---|---|---|---|---|---|---|")
     for cell in ("simple_rnn", "lstm"):

@@ -39,15 +39,17 @@ inline void input_projection(const RnnProblem& p, int G, const T* x, const T* ke
 //     their few rows): forward 1.04-1.13x for SimpleRNN (100, 1, 256, 256) and (100, 1, 512,
 //     512), 1.04-1.07x for LSTM (100, 4, 256, 256), 1.15x at (100, 2, 128, 128), 1.0x at (100,
 //     1, 256, 256); 0.89x for LSTM (100, 1, 512, 512), whose weights do not fit.
-// FASTRNN_INPUT_PRODUCT=blas|fused|packed forces one.
+// tuning.h's input_product forces one.
 enum class InputProduct { blas, fused, packed };
 
 template <typename T>
 inline InputProduct input_product(const RnnProblem& p, int G) {
-  const char* env = std::getenv("FASTRNN_INPUT_PRODUCT");
-  if (env && std::strcmp(env, "blas") == 0) return InputProduct::blas;
-  if (env && std::strcmp(env, "fused") == 0) return InputProduct::fused;
-  if (env && std::strcmp(env, "packed") == 0) return InputProduct::packed;
+  switch (static_cast<InputProductChoice>(tuning().input_product.load())) {
+    case InputProductChoice::Blas: return InputProduct::blas;
+    case InputProductChoice::Fused: return InputProduct::fused;
+    case InputProductChoice::Packed: return InputProduct::packed;
+    case InputProductChoice::Automatic: break;
+  }
   const int64_t stacked_bytes = (p.D + p.H) * G * p.H * static_cast<int64_t>(sizeof(T));
   const bool fit = stacked_bytes <= pool_threads() * (int64_t(1) << 20);
   if (p.B >= 2 * kTileRows && (4 * p.D <= p.H || fit || p.B >= 48)) return InputProduct::fused;
@@ -129,9 +131,11 @@ void forward_through_time(const RnnProblem& p, const PackedPanels<T>& packed, co
     Scratch tile((r1 - r0) * W * static_cast<int64_t>(sizeof(T)));  // the panel's product for this thread's rows
     T* const z = tile.as<T>();
     for (int64_t q = q0; q < q1 && packed_x; ++q)  // rows of sequence b lie row(1, b) - row(0, b) apart
-      for (int64_t b = r0; b < r1; ++b)
-        panel_product<T, NV>(p.length(b), x + p.row(0, b) * p.D, (p.row(1, b) - p.row(0, b)) * p.D, p.D,
-                             kernel_panels.panel(q), x_part(q, b, 0));
+      for (int64_t b = r0; b < r1; ++b) {
+        const int64_t first = p.first_consumed(b);
+        panel_product<T, NV>(p.consumed_count(b), x + p.row(first, b) * p.D, (p.row(1, b) - p.row(0, b)) * p.D,
+                             p.D, kernel_panels.panel(q), x_part(q, b, first));
+      }
     for (int64_t s = 0; s < p.T; ++s) {
       if (stop.active(s)) return;
       if (t == 0 && interrupt_requested()) stop.request(s + 1);

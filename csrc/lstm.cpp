@@ -17,14 +17,6 @@ namespace FASTRNN_ISA {
 namespace {
 constexpr int G = 4;  // gates i, f, c, o
 
-// The row of the gate and cell caches for position pos of sequence b: this backend writes them
-// time-major whatever x's layout, so that a step's rows follow each other (backward reads five
-// per-position rows per step; (B, T, *) rows lie T apart). Caches made by other backends are in
-// x's layout.
-inline int64_t cache_row(const RnnProblem& p, bool time_major_caches, int64_t pos, int64_t b) {
-  return time_major_caches ? pos * p.B + b : p.row(pos, b);
-}
-
 // One row b and the units [u0, u0 + w) at step s: z (G, L) holds the tile's h_{t-1} @ recurrent_kernel
 // (plus x_t @ kernel when projection is null: the input product fused into the step). outputs
 // as OutputWrites says.
@@ -37,8 +29,8 @@ inline void cell_forward(const RnnProblem& p, const LstmForward<T>& a, const T* 
   const int64_t pos = p.position(s, b);
   if (pos < 0) {  // sequence ended: states carry over, output is zero
     std::copy(h_prev + u0, h_prev + u0 + w, h_next + u0);
-    std::fill_n(a.outputs + p.row(s, b) * H + u0, w, T(0));
-    if (outputs.saved_beside) std::fill_n(outputs.saved_beside + p.row(s, b) * H + u0, w, T(0));
+    std::fill_n(a.outputs + p.row(p.padding_position(s, b), b) * H + u0, w, T(0));
+    if (outputs.saved_beside) std::fill_n(outputs.saved_beside + p.row(p.padding_position(s, b), b) * H + u0, w, T(0));
     return;
   }
   const int64_t row = p.row(pos, b);
@@ -64,7 +56,7 @@ inline void cell_forward(const RnnProblem& p, const LstmForward<T>& a, const T* 
   if (outputs.saved_beside) stream_lanes(outputs.saved_beside + row * H + u0, h, w);
   store_lanes(h_next + u0, h, w);
   if (a.gates) {  // the activated gates and c_t, for backward
-    const int64_t cached = cache_row(p, true, pos, b);
+    const int64_t cached = p.cache_row(pos, b);
     for (int g = 0; g < G; ++g) stream_lanes(a.gates + cached * G * H + g * H + u0, gate[g], w);
     stream_lanes(a.cells + cached * H + u0, c, w);
   }
@@ -82,15 +74,15 @@ inline void cell_backward(const RnnProblem& p, const LstmBackward<T>& a, int64_t
   const int64_t pos = p.position(s, b);
   if (pos < 0) {
     for (int g = 0; g < G; ++g) std::fill(d + g * H + u0, d + g * H + u1, T(0));
-    for (int g = 0; g < G && dz_cache; ++g) std::fill_n(dz_cache + p.row(s, b) * G * H + g * H + u0, u1 - u0, T(0));
+    for (int g = 0; g < G && dz_cache; ++g) std::fill_n(dz_cache + p.row(p.padding_position(s, b), b) * G * H + g * H + u0, u1 - u0, T(0));
     return;
   }
   const int64_t row = p.row(pos, b);
   const int64_t prev = p.previous_position(pos, b);
-  const int64_t cached = cache_row(p, a.caches_time_major, pos, b);
+  const int64_t cached = p.cache_row(pos, b);
   const T* gates = a.gates + cached * G * H;
   const T* cells = a.cells + cached * H;
-  const T* cells_prev = prev < 0 ? a.c0 + b * H : a.cells + cache_row(p, a.caches_time_major, prev, b) * H;
+  const T* cells_prev = prev < 0 ? a.c0 + b * H : a.cells + p.cache_row(prev, b) * H;
   const T* dout = a.d_outputs ? a.d_outputs + row * H : nullptr;
   T* dz_row = dz_cache ? dz_cache + row * G * H : nullptr;
   const Activation ra = p.recurrent_activation, act = p.activation;
@@ -143,7 +135,7 @@ void lstm_forward(const RnnProblem& p, const LstmForward<T>& a) {
       packed, &kernel_rows, packed_input ? &kernel_panels : nullptr);
   const OutputWrites<T> outputs(p, a.saved_outputs);
   auto prefetch_next = [&](int64_t pos, int64_t b, int64_t q) {
-    const int64_t row = p.row(pos, b), cached = cache_row(p, true, pos, b);
+    const int64_t row = p.row(pos, b), cached = p.cache_row(pos, b);
     const int64_t u0 = q * L, w = std::min<int64_t>(L, H - u0);
     for (int g = 0; g < G; ++g) {
       if (projection) prefetch<2>(projection + row * G * H + g * H + u0, w, projection == a.gates);
@@ -178,7 +170,7 @@ void lstm_backward(const RnnProblem& p, const LstmBackward<T>& a) {
   WeightGradients<T> gradients(p, G, &split, a.x, a.outputs, a.h0, a.kernel, a.dx);
   T* dz_cache = gradients.dz_cache();
   auto prefetch_next = [&](int64_t pos, int64_t b, int64_t u0, int64_t u1) {
-    const int64_t row = p.row(pos, b), cached = cache_row(p, a.caches_time_major, pos, b);
+    const int64_t row = p.row(pos, b), cached = p.cache_row(pos, b);
     for (int g = 0; g < G; ++g) {
       prefetch<3>(a.gates + cached * G * H + g * H + u0, u1 - u0);
       if (dz_cache) prefetch<3>(dz_cache + row * G * H + g * H + u0, u1 - u0, true);

@@ -20,7 +20,7 @@ struct LstmForward {
   T* h_T;                     // (B,H)
   T* c_T;                     // (B,H)
   T* gates;                   // (T,B,4H): activated i, f, g, o per position, kept for backward;
-                              // null for inference. Time-major whatever x's layout (CPU kernels)
+                              // null for inference. Time-major whatever x's layout
   T* cells;                   // (T,B,H): c_t per position, for backward; null for inference
   T* saved_outputs = nullptr;  // like outputs: the copy backward reads; null for inference (CPU kernels)
 };
@@ -33,8 +33,8 @@ struct LstmBackward {
   const T* h0;
   const T* c0;
   const T* outputs;
-  const T* gates;
-  const T* cells;
+  const T* gates;             // (T,B,4H), as forward wrote them
+  const T* cells;             // (T,B,H)
   const T* d_outputs;         // like outputs, or null for zero
   const T* d_h;               // (B,H) gradient on h_T, or null
   const T* d_c;               // (B,H) gradient on c_T, or null
@@ -44,7 +44,6 @@ struct LstmBackward {
   T* dkernel;                 // (D,4H)
   T* drecurrent_kernel;       // (H,4H)
   T* dbias;                   // (4H,)
-  bool caches_time_major = false;  // gates and cells (T,B,*) (the CPU forward's), else like x
 };
 
 #define FASTRNN_DECLARE_LSTM(isa)                                    \

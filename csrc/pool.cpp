@@ -2,6 +2,7 @@
 // Compiled once (not per SIMD level). Workers are started lazily, grown on demand, and
 // recreated after a fork (the child has none of the parent's threads).
 #include "pool.h"
+#include "tuning.h"
 
 #include <linux/futex.h>
 #include <pthread.h>
@@ -19,19 +20,13 @@ namespace fastrnn {
 
 namespace {
 
-// How long a waiting thread spins before it sleeps, in TSC ticks (~2.3 GHz). Idle workers
-// waiting for a job give their core back soon; a thread at a step barrier spins much longer:
-// its partner is due within a step, and on these VMs a futex sleep costs far more than a step
-// (a vCPU that went idle takes up to milliseconds to run again, so the woken thread is late at
-// the next barrier, where the other one sleeps in turn). Measured at the LSTM (100, 64, 512,
-// 512) forward: 105-280 ms per call with 200 us at the barrier, 104-120 ms with 5 ms.
-// FASTRNN_SPIN_US sets both (tests: 0 makes every wait sleep).
-uint64_t spin_ticks(int default_us) {
-  const char* env = std::getenv("FASTRNN_SPIN_US");
-  return static_cast<uint64_t>(env ? std::atof(env) : default_us) * 2300;
-}
-const uint64_t idle_spin_ticks = spin_ticks(200);
-const uint64_t barrier_spin_ticks = spin_ticks(5000);
+// How long a waiting thread spins before it sleeps (tuning.h), in TSC ticks (~2.3 GHz). Idle
+// workers waiting for a job give their core back soon (200 us); a thread at a step barrier spins
+// much longer (5 ms): its partner is due within a step, and on these VMs a futex sleep costs far
+// more than a step (a vCPU that went idle takes up to milliseconds to run again, so the woken
+// thread is late at the next barrier, where the other one sleeps in turn). Measured at the LSTM
+// (100, 64, 512, 512) forward: 105-280 ms per call with 200 us at the barrier, 104-120 ms with 5 ms.
+uint64_t ticks(double us) { return static_cast<uint64_t>(us * 2300); }
 
 void futex_wait(std::atomic<int>& word, int value) {
   syscall(SYS_futex, reinterpret_cast<int*>(&word), FUTEX_WAIT_PRIVATE, value, nullptr, nullptr, 0);
@@ -80,7 +75,7 @@ std::atomic<int64_t> jobs_run{0};  // jobs handed to workers (show_config; tests
 void worker_loop(Pool* p, int index, int seen) {  // seen: the job count when it was started
   inside_job = true;
   for (;;) {
-    wait_while_equal(p->job, seen, p->job_sleepers, idle_spin_ticks);
+    wait_while_equal(p->job, seen, p->job_sleepers, ticks(tuning().idle_spin_us));
     // Read the job's parameters as one snapshot: a worker that sits a job out may wake only
     // after the next job was published, and must see that job's parameters with its number.
     int threads;
@@ -134,7 +129,12 @@ bool Barrier::wait() {
     wake_all(generation_, sleepers_);
     return false;
   }
-  return wait_while_equal(generation_, gen, sleepers_, barrier_spin_ticks);
+  return wait_while_equal(generation_, gen, sleepers_, ticks(tuning().barrier_spin_us));
+}
+
+Tuning& tuning() {
+  static Tuning* knobs = new Tuning;  // never destroyed: workers may read it after static destruction
+  return *knobs;
 }
 
 int pool_threads() { return thread_count.load(std::memory_order_relaxed); }
@@ -165,7 +165,7 @@ void parallel_run(int threads, JobFn fn, void* ctx) {
   fn(ctx, 0, threads);
   _mm_sfence();  // as in worker_loop
   inside_job = false;
-  wait_while_equal(p->done, done, p->done_sleepers, idle_spin_ticks);
+  wait_while_equal(p->done, done, p->done_sleepers, ticks(tuning().idle_spin_us));
 }
 
 }  // namespace fastrnn

@@ -16,6 +16,7 @@
 #include "pool.h"
 #include "scratch.h"
 #include "simd.h"
+#include "tuning.h"
 
 namespace fastrnn {
 namespace FASTRNN_ISA {
@@ -23,7 +24,7 @@ namespace FASTRNN_ISA {
 // How the time loop is shared. By rows: each thread owns a slice of the batch for every step
 // and never waits for the others. By units: each thread owns a slice of the packed panels (its
 // share of the recurrent weights stays in its own L2) for all rows, and the threads meet at a
-// barrier once per step. FASTRNN_SPLIT=rows|units forces one (tests, tuning).
+// barrier once per step. tuning.h's split forces one (tests, tuning).
 struct LoopSplit {
   int threads = 1;
   bool by_units = false;
@@ -70,10 +71,10 @@ inline bool one_thread_suffices(const RnnProblem& p, double step_flops, int64_t 
 // The split of a loop whose steps multiply B rows by `panels` panels of K x width packed weights.
 inline LoopSplit loop_split(const RnnProblem& p, int64_t K, int64_t panels, int64_t width, int64_t packed_bytes) {
   const int n = pool_threads();
-  const char* env = std::getenv("FASTRNN_SPLIT");
-  const bool forced = env && (std::strcmp(env, "units") == 0 || std::strcmp(env, "rows") == 0);
+  const auto choice = static_cast<SplitChoice>(tuning().split.load());
+  const bool forced = choice != SplitChoice::Automatic;
   bool units;
-  if (forced) units = std::strcmp(env, "units") == 0;
+  if (forced) units = choice == SplitChoice::Units;
   else  // rows when every thread gets whole tiles and the weights fit a core's L2 share
     units = panels >= 2 && !(p.B >= 2 * n * kTileRows && packed_bytes <= (1 << 20));
   LoopSplit split;

@@ -42,8 +42,8 @@ void simple_rnn_forward(const RnnProblem& p, const SimpleRnnForward<T>& a) {
     const int64_t pos = p.position(s, b);
     if (pos < 0) {  // sequence ended: state carries over, output is zero
       std::copy(h_prev + u0, h_prev + u0 + w, h_next + u0);
-      std::fill_n(a.outputs + p.row(s, b) * H + u0, w, T(0));
-      if (outputs.saved_beside) std::fill_n(outputs.saved_beside + p.row(s, b) * H + u0, w, T(0));
+      std::fill_n(a.outputs + p.row(p.padding_position(s, b), b) * H + u0, w, T(0));
+      if (outputs.saved_beside) std::fill_n(outputs.saved_beside + p.row(p.padding_position(s, b), b) * H + u0, w, T(0));
       return;
     }
     if (projection) {
@@ -98,7 +98,7 @@ void simple_rnn_backward(const RnnProblem& p, const SimpleRnnBackward<T>& a) {
     T* dzb = d + u0;
     if (pos < 0) {
       std::fill_n(dzb, w, T(0));
-      if (dz_cache) std::fill_n(dz_cache + p.row(s, b) * H + u0, w, T(0));
+      if (dz_cache) std::fill_n(dz_cache + p.row(p.padding_position(s, b), b) * H + u0, w, T(0));
       return;
     }
     const int64_t row = p.row(pos, b);

@@ -54,12 +54,12 @@ inline void narrow_product(int64_t rows, int64_t D, const T* dz, int64_t ldz, co
 // [x | h_{t-1} | 1] (D + H + 1 values) for input position pos of sequence b: x's row, the state
 // that step consumed (states' row of the previous position, or initial for the first) and a one,
 // so that one product with dz gives dkernel, drecurrent_kernel and dbias together; all zeros for
-// an ended sequence (pos < 0 or past its length), whose dz is zero.
+// a position the sequence does not consume (pos < 0, or padding), whose dz is zero.
 template <typename T>
 inline void gradient_input_row(const RnnProblem& p, const T* x, const T* states, const T* initial, int64_t pos,
                                int64_t b, T* out) {
   const int64_t D = p.D, H = p.H;
-  if (pos < 0 || pos >= p.length(b)) return (void)std::fill_n(out, D + H + 1, T(0));
+  if (pos < 0 || !p.consumed(pos, b)) return (void)std::fill_n(out, D + H + 1, T(0));
   const int64_t row = p.row(pos, b), prev = p.previous_position(pos, b);
   copy_values(x + row * D, D, out);
   copy_values(prev < 0 ? initial + b * H : states + p.row(prev, b) * H, H, out + D);
@@ -114,7 +114,7 @@ class ChunkedGradients {
       for (int64_t i = i0; i < i1; ++i) {  // i = row r0 + i / steps at step s0 + i % steps
         const int64_t b = r0 + i / steps, s = s0 + i % steps, pos = p_.position(s, b);
         gradient_input_row(p_, x_, states_, initial_, pos, b, buf.rows.data() + (i - i0) * ldr);
-        buf.destination[i] = pos < 0 ? p_.row(s, b) : p_.row(pos, b);  // ended: this padding position's dx is zero
+        buf.destination[i] = p_.row(pos < 0 ? p_.padding_position(s, b) : pos, b);  // padding: its dx is zero
       }
       for (int64_t k = 0; k < K; k += kTileRows)
         for (int64_t i = i0; i < i1; ++i)

@@ -12,6 +12,14 @@ def rng():
     return np.random.default_rng(1234)
 
 
+@pytest.fixture
+def tune():
+    """fastrnn.tuning.set for this test; the knobs are put back after it."""
+    before = fastrnn.tuning.get()
+    yield fastrnn.tuning.set
+    fastrnn.tuning.set(**before)
+
+
 def make_problem(rng, cell, B, T, D, H, dtype=np.float64, time_major=False, scale=0.5):
     """Random inputs, weights and initial states for one layer call, in the given layout."""
     G = GATES[cell]

@@ -31,10 +31,8 @@ def tolerance(dtype):
 @pytest.fixture(params=["persistent", "steps"])
 def kernel_path(request):
     """Runs a test on the persistent kernels (where the shape fits) and on the per-step path."""
-    previous = _cuda_backend.use_persistent_kernel
-    _cuda_backend.use_persistent_kernel = request.param == "persistent"
-    yield request.param
-    _cuda_backend.use_persistent_kernel = previous
+    with fastrnn.tuning.override(cuda_persistent=request.param == "persistent"):
+        yield request.param
 
 
 def assert_path(kernel_path, training=True):

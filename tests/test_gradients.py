@@ -59,14 +59,15 @@ def x():
 
 RIGHT = np.array([[1] * 7, [1] * 4 + [0] * 3, [1] * 2 + [0] * 5], bool)
 LEFT = RIGHT[:, ::-1].copy()
+HOLES = np.array([[1, 0, 1, 1, 0, 1, 0], [0, 1, 1, 0, 0, 1, 1], [0, 0, 0, 0, 0, 0, 0]], bool)
 
 
 @pytest.mark.parametrize("cell", [SimpleRNN, LSTM])
 @pytest.mark.parametrize("seq", [False, True])
 @pytest.mark.parametrize("backwards", [False, True])
-@pytest.mark.parametrize("mask", [None, "right", "left"])
+@pytest.mark.parametrize("mask", [None, "right", "left", "holes"])
 def test_recurrent_layers(cell, seq, backwards, mask, x):
-    mask = {"right": RIGHT, "left": LEFT}.get(mask)
+    mask = {"right": RIGHT, "left": LEFT, "holes": HOLES}.get(mask)
     check_layer(cell(4, return_sequences=seq, go_backwards=backwards, dtype="float64"), x, mask)
 
 

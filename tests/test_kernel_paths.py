@@ -1,7 +1,7 @@
 """Every path the CPU kernels' dispatch can take, against the NumPy reference: each SIMD level
 this CPU has, both ways of splitting the time loop between threads (by batch rows, by units;
-FASTRNN_SPLIT forces one), the three ways of making forward's input product (OpenBLAS before the
-loop, fused into the step, from packed panels before the loop; FASTRNN_INPUT_PRODUCT forces one),
+fastrnn.tuning's split forces one), the three ways of making forward's input product (OpenBLAS before the
+loop, fused into the step, from packed panels before the loop; its input_product forces one),
 1-3 threads, batch sizes around the register tile (6 rows on AVX-512, 3 otherwise) and unit
 counts around every vector width (2-16 lanes) and panel width."""
 import os
@@ -59,11 +59,11 @@ def case(rng, cell, B, H, dtype, T=6, D=5):
 @pytest.mark.parametrize("input_product", ["blas", "fused", "packed"])
 @pytest.mark.parametrize("cell", ["simple_rnn", "lstm"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_every_path_matches_reference(rng, monkeypatch, simd_level, threads, level, split, input_product, cell,
+def test_every_path_matches_reference(rng, tune, simd_level, threads, level, split, input_product, cell,
                                       dtype):
     simd_level(level)
-    monkeypatch.setenv("FASTRNN_SPLIT", split)
-    monkeypatch.setenv("FASTRNN_INPUT_PRODUCT", input_product)
+    tune(split=split)
+    tune(input_product=input_product)
     # float64 runs the reference's math; float32 also has fast exp/tanh and its own rounding
     tol = dict(rtol=1e-10, atol=1e-12) if dtype == np.float64 else dict(rtol=1e-4, atol=2e-5)
     for i, (B, H) in enumerate(SHAPES):
@@ -80,17 +80,17 @@ def test_every_path_matches_reference(rng, monkeypatch, simd_level, threads, lev
 
 @pytest.mark.parametrize("input_product", ["blas", "fused", "packed"])
 @pytest.mark.parametrize("cell", ["simple_rnn", "lstm"])
-def test_splits_give_the_same_bits(rng, monkeypatch, threads, input_product, cell):
+def test_splits_give_the_same_bits(rng, tune, threads, input_product, cell):
     # Each recurrent product is one multiply-add chain per element, whoever computes it, so what
     # the time loops make (outputs, final states, their gradients, dx) has the same bits by rows
     # or by units. The weight gradients are sums over all positions that the rows split adds up
     # inside its loop, a chunk of steps per thread, and the units split after it: equal to rounding.
     threads(2)
-    monkeypatch.setenv("FASTRNN_INPUT_PRODUCT", input_product)
+    tune(input_product=input_product)
     x, weights, states, lengths = case(rng, cell, 13, 40, np.float32)
     results = {}
     for split in ("rows", "units"):
-        monkeypatch.setenv("FASTRNN_SPLIT", split)
+        tune(split=split)
         results[split] = run(cell, x, weights, states, lengths, False, "cpu")
     grads = fastrnn.ops.LSTMGrads if cell == "lstm" else fastrnn.ops.SimpleRNNGrads
     fields = ["outputs", *states] + list(grads._fields)
@@ -105,15 +105,15 @@ def test_splits_give_the_same_bits(rng, monkeypatch, threads, input_product, cel
 @pytest.mark.parametrize("reverse", [False, True])
 @pytest.mark.parametrize("split", ["rows", "units"])
 @pytest.mark.parametrize("cell", ["simple_rnn", "lstm"])
-def test_input_product_from_packed_panels_has_the_bits_of_fused(rng, monkeypatch, threads, split, cell, reverse):
+def test_input_product_from_packed_panels_has_the_bits_of_fused(rng, tune, threads, split, cell, reverse):
     # Made before the loop from the kernel packed into panels, x's part of each step's tile is the
     # start of the same multiply-add chain that the fused step runs over [x_t | h_{t-1}].
     threads(2)
-    monkeypatch.setenv("FASTRNN_SPLIT", split)
+    tune(split=split)
     x, weights, states, lengths = case(rng, cell, 7, 40, np.float32, T=9)
     results = {}
     for input_product in ("fused", "packed"):
-        monkeypatch.setenv("FASTRNN_INPUT_PRODUCT", input_product)
+        tune(input_product=input_product)
         results[input_product] = run(cell, x, weights, states, lengths, reverse, "cpu")
     for i, (a, b) in enumerate(zip(results["fused"], results["packed"])):
         assert np.array_equal(a, b), i
@@ -122,13 +122,13 @@ def test_input_product_from_packed_panels_has_the_bits_of_fused(rng, monkeypatch
 @pytest.mark.parametrize("D", [5, 70])
 @pytest.mark.parametrize("cell", ["simple_rnn", "lstm"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_backward_in_chunks_of_steps_matches_reference(rng, monkeypatch, threads, dtype, cell, D):
+def test_backward_in_chunks_of_steps_matches_reference(rng, tune, threads, dtype, cell, D):
     # Split by rows, with weights whose gradients fit 512 KB, backward makes the weight gradients
     # and dx a chunk of steps at a time, each chunk's dz, inputs and dx in ~512 KB per thread: here
     # 3-12 steps of 30 rows, so 40 steps take several chunks and a shorter last one. D = 5 takes dx
     # from fastrnn's narrow kernel, D = 70 from BLAS; lengths and reverse leave ended rows in chunks.
     threads(2)
-    monkeypatch.setenv("FASTRNN_SPLIT", "rows")
+    tune(split="rows")
     H = 64 if cell == "lstm" else 200
     x, weights, states, lengths = case(rng, cell, 60, H, np.float64, T=40, D=D)
     c = lambda a: a.astype(dtype)
@@ -172,12 +172,12 @@ def test_outputs_larger_than_the_caches_match_reference(rng, threads, cell, dtyp
 @pytest.mark.parametrize("split", ["rows", "units"])
 @pytest.mark.parametrize("D", [40, 70])
 @pytest.mark.parametrize("cell", ["simple_rnn", "lstm"])
-def test_input_gradient_larger_than_the_caches_matches_reference(rng, monkeypatch, threads, split, D, cell):
+def test_input_gradient_larger_than_the_caches_matches_reference(rng, tune, threads, split, D, cell):
     # dx over 2 MB per thread is written with streaming stores: inside the loop's chunks (rows) or
     # after it (units), from the narrow kernel (D = 40: two whole vectors and a half, rows not all
     # 64-byte aligned) or from BLAS (D = 70).
     threads(2)
-    monkeypatch.setenv("FASTRNN_SPLIT", split)
+    tune(split=split)
     x, weights, states, lengths = case(rng, cell, 64, 8, np.float64, T=420, D=D)
     assert 420 * 64 * D * 4 > 2 * (2 << 20)
     want = run(cell, x, weights, states, lengths, True, "numpy")
@@ -190,12 +190,12 @@ def test_input_gradient_larger_than_the_caches_matches_reference(rng, monkeypatc
 
 @pytest.mark.parametrize("cell", ["simple_rnn", "lstm"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_weight_gradients_after_the_loop_match_reference(rng, monkeypatch, threads, dtype, cell):
+def test_weight_gradients_after_the_loop_match_reference(rng, tune, threads, dtype, cell):
     # Split by units, backward makes the weight gradients after its loop, in place in one block:
     # from fastrnn's own kernel over up to 128 positions (T * B, with AVX-512) and from OpenBLAS
     # past that; H = 33 leaves partial vectors in the tiles' columns, lengths ended rows.
     threads(2)
-    monkeypatch.setenv("FASTRNN_SPLIT", "units")
+    tune(split="units")
     c = lambda a: a.astype(dtype)
     tol = dict(rtol=1e-10, atol=1e-12) if dtype == np.float64 else dict(rtol=1e-3, atol=1e-4)
     for T, B in ((128, 1), (129, 1), (20, 7), (3, 50)):
@@ -231,6 +231,7 @@ SLEEPY_CHECK = """
 import sys, numpy as np, fastrnn
 sys.path.insert(0, {tests!r})
 from conftest import make_problem, forward, backward
+fastrnn.tuning.set(split="units", idle_spin_us=0, barrier_spin_us=0)
 for threads in (2, 3):
     fastrnn.set_num_threads(threads)
     for cell in ("simple_rnn", "lstm"):
@@ -247,10 +248,10 @@ for threads in (2, 3):
 
 
 def test_units_split_when_threads_sleep_at_the_barrier():
-    # FASTRNN_SPIN_US=0: every wait sleeps, so the units split hands the remaining steps to
-    # thread 0 (SoloSwitch) early in every call; results must not change.
+    # spin times 0: every wait sleeps, so the units split hands the remaining steps to thread 0
+    # (StepSwitch) early in every call; results must not change.
     tests = os.path.dirname(os.path.abspath(__file__))
-    env = dict(os.environ, FASTRNN_SPIN_US="0", FASTRNN_SPLIT="units")
+    env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([os.path.dirname(os.path.dirname(fastrnn.__file__)),
                                          env.get("PYTHONPATH", "")])
     run = subprocess.run([sys.executable, "-c", SLEEPY_CHECK.format(tests=tests)], env=env,

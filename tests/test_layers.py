@@ -159,9 +159,28 @@ def test_mask_zero_and_masking_reach_the_rnn(padding):
     np.testing.assert_allclose(floats.predict(vectors), alone, atol=1e-6)
 
 
-def test_mask_with_gaps_is_a_clear_error():
-    with pytest.raises(ValueError, match="contiguous"):
-        SimpleRNN(2)(np.ones((1, 4, 3)), mask=np.array([[1, 0, 1, 1]], bool))
+@pytest.mark.parametrize("cell", [SimpleRNN, LSTM])
+@pytest.mark.parametrize("backwards", [False, True])
+def test_mask_with_holes_carries_the_state_over_masked_steps(cell, backwards):
+    """A mask with holes: each masked step keeps the state and repeats the last output, as a
+    step-by-step loop over the unmasked steps gives (Keras' semantics)."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(3, 7, 4))
+    mask = np.array([[1, 0, 1, 1, 0, 0, 1], [0, 1, 0, 1, 0, 1, 0], [0, 0, 0, 0, 0, 0, 0]], bool)
+    layer = cell(5, return_sequences=True, return_state=True, go_backwards=backwards, dtype="float64")
+    out, h, *_ = layer(x, mask=mask)
+    step = cell(5, return_state=True, dtype="float64")
+    step(x[:, :1])
+    step.set_weights(layer.get_weights())
+    order = range(6, -1, -1) if backwards else range(7)
+    for b in range(3):
+        states, last = None, np.zeros(5)
+        for k, t in enumerate(order):
+            if mask[b, t]:
+                last, *states = step.forward(x[b:b + 1, t:t + 1], initial_state=states)
+                last = last[0]
+            np.testing.assert_allclose(out[b, k], last, rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(h[b], last if states else 0, rtol=1e-12, atol=1e-14)
 
 
 @pytest.mark.parametrize("merge", ["concat", "sum", "mul", "ave"])
@@ -289,7 +308,8 @@ def test_masked_outputs_match_keras(seq, backwards):
     os.environ.setdefault("KERAS_BACKEND", "torch")
     keras = pytest.importorskip("keras")
     x = np.random.default_rng(0).normal(size=(3, 6, 4)).astype(np.float32)
-    mask = np.array([[1] * 6, [1] * 3 + [0] * 3, [0] * 2 + [1] * 4], bool)
+    mask = np.array([[1] * 6, [1] * 3 + [0] * 3, [0] * 2 + [1] * 4, [0, 1, 1, 0, 1, 0]], bool)  # holes too
+    x = np.concatenate([x, x[:1]])
     for ours, theirs in ((LSTM, keras.layers.LSTM), (SimpleRNN, keras.layers.SimpleRNN)):
         layer = ours(5, return_sequences=seq, go_backwards=backwards)
         layer(x)

@@ -5,6 +5,7 @@ import pytest
 
 import fastrnn
 from fastrnn import ops, optimizers
+from fastrnn.backend import KERNELS
 
 from conftest import backward, forward, make_problem
 
@@ -38,13 +39,12 @@ def test_unknown_backend_is_refused():
 @pytest.mark.parametrize("time_major", [False, True])
 @pytest.mark.parametrize("made_on", ["cpu", "numpy"])
 def test_caches_are_interchangeable_between_backends(rng, made_on, time_major):
-    # The cpu backend keeps the LSTM gates and cells time-major whatever x's layout
-    # (caches_time_major); the numpy backend in x's layout. Either backward reads either cache.
+    # Every backend keeps the LSTM gates and cells time-major, (T, B, *), whatever x's layout;
+    # either backward reads either cache.
     x, w, s = make_problem(rng, "lstm", 3, 6, 4, 5, time_major=time_major)
     kw = dict(lengths=np.array([6, 2, 4]), reverse=True, time_major=time_major)
     out, (h, c), cache = ops.lstm_forward(x, **w, **s, **kw, backend=made_on)
-    assert cache.caches_time_major == (made_on == "cpu")
-    assert cache.gates.shape == ((6, 3, 20) if made_on == "cpu" or time_major else (3, 6, 20))
+    assert cache.gates.shape == (6, 3, 20) and cache.cells.shape == (6, 3, 5)
     d = np.ones_like(out)
     a = ops.lstm_backward(cache, d)  # runs on the cache's backend
     for other in ("cpu", "numpy"):
@@ -52,12 +52,9 @@ def test_caches_are_interchangeable_between_backends(rng, made_on, time_major):
         for ga, gb in zip(a, b):
             np.testing.assert_allclose(ga, gb, rtol=1e-10, atol=1e-12)
     _, _, reference = ops.lstm_forward(x, **w, **s, **kw, backend="numpy")
-    for layout in (False, True):
-        for mine, want in zip(cache.lstm_caches(layout), reference.lstm_caches(layout)):
-            running = np.arange(6)[:, None] < kw["lengths"][None, :]  # (T, B): positions computed
-            if not (layout or time_major):
-                running = running.T
-            np.testing.assert_allclose(mine[running], want[running], rtol=1e-12, atol=1e-13)
+    running = np.arange(6)[:, None] < kw["lengths"][None, :]  # (T, B): positions computed
+    for mine, want in ((cache.gates, reference.gates), (cache.cells, reference.cells)):
+        np.testing.assert_allclose(mine[running], want[running], rtol=1e-12, atol=1e-13)
 
 
 # --- determinism ------------------------------------------------------------------------
@@ -246,6 +243,69 @@ def test_no_units(rng, backend, cell):
     assert grads.kernel.shape == w["kernel"].shape and grads.recurrent_kernel.shape == (0, 0)
 
 
+MASKS = {
+    "left": np.array([[0, 0, 1, 1, 1, 1], [0, 0, 0, 0, 0, 1], [1, 1, 1, 1, 1, 1]], bool),
+    "holes": np.array([[1, 0, 1, 1, 0, 1], [0, 1, 0, 0, 1, 1], [0, 0, 0, 0, 0, 0]], bool),
+}
+
+
+@pytest.mark.parametrize("cell", ["simple_rnn", "lstm"])
+@pytest.mark.parametrize("which", sorted(MASKS))
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize("backend", ["cpu", "numpy"])
+def test_a_mask_equals_running_each_sequence_on_its_kept_steps(rng, cell, which, reverse, backend):
+    """mask= in the kernels: each sequence consumes its kept steps only (in order, or reversed),
+    the state carries over the others, whose outputs are zero; gradients likewise."""
+    mask = MASKS[which]
+    x, w, s = make_problem(rng, cell, 3, 6, 4, 5)
+    d_out = rng.standard_normal((3, 6, 5))
+    out, finals, cache = forward(cell, x, w, s, mask=mask, reverse=reverse, backend=backend)
+    grads = backward(cell, cache, d_out, ())
+    for b in range(3):
+        kept = np.flatnonzero(mask[b])
+        states = {k: v[b:b + 1] for k, v in s.items()}
+        alone, alone_finals, alone_cache = forward(cell, x[b:b + 1, kept], w, states, reverse=reverse, backend=backend)
+        np.testing.assert_allclose(out[b, kept], alone[0], rtol=1e-12, atol=1e-14)
+        np.testing.assert_array_equal(np.delete(out[b], kept, axis=0), 0)
+        for f, a in zip(finals, alone_finals):
+            np.testing.assert_allclose(f[b], a[0], rtol=1e-12, atol=1e-14)
+        alone_grads = backward(cell, alone_cache, d_out[b:b + 1, kept], ())
+        np.testing.assert_allclose(grads.x[b, kept], alone_grads.x[0], rtol=1e-10, atol=1e-12)
+        np.testing.assert_array_equal(np.delete(grads.x[b], kept, axis=0), 0)
+
+
+@pytest.mark.parametrize("cell", ["simple_rnn", "lstm"])
+@pytest.mark.parametrize("time_major", [False, True])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_masks_give_the_references_results_on_every_path(rng, tune, cell, time_major, dtype):
+    tol = dict(rtol=1e-10, atol=1e-12) if dtype == np.float64 else dict(rtol=1e-4, atol=2e-5)
+    B, T = 13, 9
+    mask = rng.random((B, T)) < 0.6
+    mask[:4] = np.arange(T) >= np.arange(4)[:, None] * 2  # left padding rows too
+    x, w, s = make_problem(rng, cell, B, T, 4, 20, dtype=dtype, time_major=time_major)
+    d_out = rng.standard_normal(x.shape[:2] + (20,)).astype(dtype)
+    want_out, want_finals, cache = forward(cell, x, w, s, mask=mask, time_major=time_major, backend="numpy")
+    want = backward(cell, cache, d_out, ())
+    for split in ("rows", "units"):
+        for input_product in ("blas", "fused", "packed"):
+            tune(split=split, input_product=input_product)
+            out, finals, cache = forward(cell, x, w, s, mask=mask, time_major=time_major)
+            np.testing.assert_allclose(out, want_out, **tol)
+            for got, expected in zip(list(finals) + list(backward(cell, cache, d_out, ())),
+                                     list(want_finals) + list(want)):
+                np.testing.assert_allclose(got, expected, **tol)
+
+
+def test_mask_errors_name_the_argument():
+    x, w = np.zeros((2, 3, 4)), dict(kernel=np.zeros((4, 5)), recurrent_kernel=np.zeros((5, 5)), bias=None)
+    with pytest.raises(ValueError, match=r"'mask' must have shape \(batch, time\)"):
+        ops.simple_rnn_forward(x, **w, mask=np.ones((3, 2), bool))
+    with pytest.raises(TypeError, match="'mask' must be a bool array"):
+        ops.simple_rnn_forward(x, **w, mask=np.ones((2, 3)))
+    with pytest.raises(ValueError, match="either 'lengths' or 'mask'"):
+        ops.simple_rnn_forward(x, **w, mask=np.ones((2, 3), bool), lengths=np.array([1, 2]))
+
+
 def test_zero_length_sequences_keep_their_state_and_output_zeros(rng):
     x, w, s = make_problem(rng, "lstm", 3, 4, 2, 5)
     out, (h, c), _ = ops.lstm_forward(x, **w, **s, lengths=np.array([4, 0, 2]))
@@ -356,8 +416,8 @@ def test_input_gradient_false_skips_only_dx(rng, backend, cell):
         np.testing.assert_array_equal(getattr(part, name), getattr(full, name))
 
 
-@pytest.mark.parametrize("name", ["simple_rnn_forward", "simple_rnn_backward", "lstm_forward", "lstm_backward"])
-def test_backends_share_the_ops_signature(name):
+@pytest.mark.parametrize("name", KERNELS)
+def test_every_kernel_has_a_twin_in_every_backend_with_the_ops_signature(name):
     # Read from the source: the cuda backend module imports only where its extension is built.
     import ast
     import pathlib

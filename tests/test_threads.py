@@ -117,11 +117,11 @@ def test_fork_while_another_thread_is_inside_a_kernel(threads):
 
 
 @pytest.mark.parametrize("cell, split", [("lstm", "units"), ("lstm", "rows"), ("simple_rnn", "units")])
-def test_ctrl_c_stops_a_long_call_promptly(threads, monkeypatch, cell, split):
+def test_ctrl_c_stops_a_long_call_promptly(threads, tune, cell, split):
     """SIGINT 0.3 s into a call that would run for tens of seconds raises KeyboardInterrupt soon
     after (the bound is loose: this is about seconds against tens of seconds, not speed), forward
     and backward, and the next calls work."""
-    monkeypatch.setenv("FASTRNN_SPLIT", split)
+    tune(split=split)
     fastrnn.set_num_threads(2)
     forward = getattr(ops, f"{cell}_forward")
     backward = getattr(ops, f"{cell}_backward")
@@ -150,10 +150,10 @@ def test_ctrl_c_stops_a_long_call_promptly(threads, monkeypatch, cell, split):
         np.testing.assert_array_equal(forward(small_x, *weights, training=False)[0], expected)
 
 
-def test_small_calls_stay_on_the_calling_thread(threads, monkeypatch):
+def test_small_calls_stay_on_the_calling_thread(threads, tune):
     """Character-by-character generation (batch 1, one step at a time) never hands work to a
     worker, which on a busy machine may wait a scheduler slice for a core; large calls do."""
-    monkeypatch.delenv("FASTRNN_SPLIT", raising=False)
+    tune(split="auto")
     fastrnn.set_num_threads(2)
     rng = np.random.default_rng(0)
     weights = [rng.standard_normal(s).astype(np.float32) * 0.1 for s in ((60, 512), (128, 512), (512,))]

@@ -12,6 +12,7 @@
 
 #include "blas_cuda.h"
 #include "cuda_check.h"
+#include "layer_kernels.h"
 #include "rnn_cuda.h"
 
 namespace py = pybind11;
@@ -48,9 +49,10 @@ cuda::Context enter(int device, uintptr_t stream, bool persistent) {
   return ctx;
 }
 
-// The problem description from Python's arguments; lengths is a device pointer or 0.
-RnnProblem problem(int64_t T, int64_t B, int64_t D, int64_t H, bool time_major, bool reverse, uintptr_t lengths,
-                   int activation, int recurrent_activation) {
+// The problem description from Python's arguments; sequences holds device pointers (or 0) named
+// as RnnProblem's lengths, starts, order and order_steps.
+RnnProblem problem(int64_t T, int64_t B, int64_t D, int64_t H, bool time_major, bool reverse,
+                   const py::dict& sequences, int activation, int recurrent_activation) {
   if (T < 0 || B < 0 || D < 0 || H < 0) throw py::value_error("fastrnn cuda: sizes must be non-negative");
   if (activation < 0 || activation > 4 || recurrent_activation < 0 || recurrent_activation > 4)
     throw py::value_error("fastrnn cuda: unknown activation code");
@@ -61,7 +63,11 @@ RnnProblem problem(int64_t T, int64_t B, int64_t D, int64_t H, bool time_major, 
   p.H = H;
   p.time_major = time_major;
   p.reverse = reverse;
-  p.lengths = ptr<const int32_t>(lengths);
+  auto pointer = [&](const char* name) { return ptr<const int32_t>(sequences[name].cast<uintptr_t>()); };
+  p.lengths = pointer("lengths");
+  p.starts = pointer("starts");
+  p.order = pointer("order");
+  p.order_steps = pointer("order_steps");
   p.activation = static_cast<Activation>(activation);
   p.recurrent_activation = static_cast<Activation>(recurrent_activation);
   return p;
@@ -239,45 +245,103 @@ PYBIND11_MODULE(_cuda, m) {
   // in rnn_cuda.h, the device, the stream and whether the persistent kernels may run (where the
   // shape fits). Each returns whether a persistent kernel ran.
   m.def("simple_rnn_forward", [](const std::string& dtype, int64_t T, int64_t B, int64_t D, int64_t H, bool time_major,
-                                 bool reverse, uintptr_t lengths, int activation, const py::dict& arrays, int device,
+                                 bool reverse, const py::dict& sequences, int activation, const py::dict& arrays, int device,
                                  uintptr_t stream, bool persistent) {
-    const RnnProblem p = problem(T, B, D, H, time_major, reverse, lengths, activation, 2);
+    const RnnProblem p = problem(T, B, D, H, time_major, reverse, sequences, activation, 2);
     const cuda::Context ctx = enter(device, stream, persistent);
     return is_double(dtype) ? simple_rnn_forward<double>(p, arrays, ctx)
                             : simple_rnn_forward<float>(p, arrays, ctx);
   }, py::arg("dtype"), py::arg("T"), py::arg("B"), py::arg("D"), py::arg("H"), py::arg("time_major"),
-     py::arg("reverse"), py::arg("lengths"), py::arg("activation"), py::arg("arrays"), py::arg("device"),
+     py::arg("reverse"), py::arg("sequences"), py::arg("activation"), py::arg("arrays"), py::arg("device"),
      py::arg("stream"), py::arg("persistent"));
 
   m.def("simple_rnn_backward", [](const std::string& dtype, int64_t T, int64_t B, int64_t D, int64_t H,
-                                  bool time_major, bool reverse, uintptr_t lengths, int activation,
+                                  bool time_major, bool reverse, const py::dict& sequences, int activation,
                                   const py::dict& arrays, int device, uintptr_t stream, bool persistent) {
-    const RnnProblem p = problem(T, B, D, H, time_major, reverse, lengths, activation, 2);
+    const RnnProblem p = problem(T, B, D, H, time_major, reverse, sequences, activation, 2);
     const cuda::Context ctx = enter(device, stream, persistent);
     return is_double(dtype) ? simple_rnn_backward<double>(p, arrays, ctx)
                             : simple_rnn_backward<float>(p, arrays, ctx);
   }, py::arg("dtype"), py::arg("T"), py::arg("B"), py::arg("D"), py::arg("H"), py::arg("time_major"),
-     py::arg("reverse"), py::arg("lengths"), py::arg("activation"), py::arg("arrays"), py::arg("device"),
+     py::arg("reverse"), py::arg("sequences"), py::arg("activation"), py::arg("arrays"), py::arg("device"),
      py::arg("stream"), py::arg("persistent"));
 
   m.def("lstm_forward", [](const std::string& dtype, int64_t T, int64_t B, int64_t D, int64_t H, bool time_major,
-                           bool reverse, uintptr_t lengths, int activation, int recurrent_activation,
+                           bool reverse, const py::dict& sequences, int activation, int recurrent_activation,
                            const py::dict& arrays, int device, uintptr_t stream, bool persistent) {
-    const RnnProblem p = problem(T, B, D, H, time_major, reverse, lengths, activation, recurrent_activation);
+    const RnnProblem p = problem(T, B, D, H, time_major, reverse, sequences, activation, recurrent_activation);
     const cuda::Context ctx = enter(device, stream, persistent);
     return is_double(dtype) ? lstm_forward<double>(p, arrays, ctx)
                             : lstm_forward<float>(p, arrays, ctx);
   }, py::arg("dtype"), py::arg("T"), py::arg("B"), py::arg("D"), py::arg("H"), py::arg("time_major"),
-     py::arg("reverse"), py::arg("lengths"), py::arg("activation"), py::arg("recurrent_activation"),
+     py::arg("reverse"), py::arg("sequences"), py::arg("activation"), py::arg("recurrent_activation"),
      py::arg("arrays"), py::arg("device"), py::arg("stream"), py::arg("persistent"));
 
   m.def("lstm_backward", [](const std::string& dtype, int64_t T, int64_t B, int64_t D, int64_t H, bool time_major,
-                            bool reverse, uintptr_t lengths, int activation, int recurrent_activation,
+                            bool reverse, const py::dict& sequences, int activation, int recurrent_activation,
                             const py::dict& arrays, int device, uintptr_t stream, bool persistent) {
-    const RnnProblem p = problem(T, B, D, H, time_major, reverse, lengths, activation, recurrent_activation);
+    const RnnProblem p = problem(T, B, D, H, time_major, reverse, sequences, activation, recurrent_activation);
     const cuda::Context ctx = enter(device, stream, persistent);
     return is_double(dtype) ? lstm_backward<double>(p, arrays, ctx) : lstm_backward<float>(p, arrays, ctx);
   }, py::arg("dtype"), py::arg("T"), py::arg("B"), py::arg("D"), py::arg("H"), py::arg("time_major"),
-     py::arg("reverse"), py::arg("lengths"), py::arg("activation"), py::arg("recurrent_activation"),
+     py::arg("reverse"), py::arg("sequences"), py::arg("activation"), py::arg("recurrent_activation"),
      py::arg("arrays"), py::arg("device"), py::arg("stream"), py::arg("persistent"));
+
+  // The layers' kernels (layer_kernels.h, blas_cuda.h): dtype, sizes, device pointers, device, stream.
+  m.def("matmul", [](const std::string& dtype, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
+                     uintptr_t a, uintptr_t b, uintptr_t c, int device, uintptr_t stream) {
+    const cuda::Context ctx = enter(device, stream, false);
+    const int64_t lda = trans_a ? M : K, ldb = trans_b ? K : N;
+    if (is_double(dtype))
+      cuda::gemm<double>(ctx, trans_a, trans_b, M, N, K, 1.0, ptr<const double>(a), lda, ptr<const double>(b), ldb,
+                         0.0, ptr<double>(c), N);
+    else
+      cuda::gemm<float>(ctx, trans_a, trans_b, M, N, K, 1.0f, ptr<const float>(a), lda, ptr<const float>(b), ldb,
+                        0.0f, ptr<float>(c), N);
+  });
+  m.def("activate", [](const std::string& dtype, int64_t n, uintptr_t x, uintptr_t y, int activation, int device,
+                       uintptr_t stream) {
+    if (activation < 0 || activation > 4) throw py::value_error("fastrnn cuda: unknown activation code");
+    const cuda::Context ctx = enter(device, stream, false);
+    const Activation act = static_cast<Activation>(activation);
+    if (is_double(dtype)) cuda::activate_array<double>(ctx, ptr<const double>(x), ptr<double>(y), n, act);
+    else cuda::activate_array<float>(ctx, ptr<const float>(x), ptr<float>(y), n, act);
+  });
+  m.def("gather_rows", [](const std::string& dtype, int64_t n, uintptr_t ids, uintptr_t table, int64_t dim,
+                          uintptr_t out, int device, uintptr_t stream) {
+    const cuda::Context ctx = enter(device, stream, false);
+    if (is_double(dtype))
+      cuda::gather_rows<double>(ctx, n, ptr<const int64_t>(ids), ptr<const double>(table), dim, ptr<double>(out));
+    else
+      cuda::gather_rows<float>(ctx, n, ptr<const int64_t>(ids), ptr<const float>(table), dim, ptr<float>(out));
+  });
+  m.def("sum_rows", [](const std::string& dtype, int64_t m, uintptr_t segments, uintptr_t order, uintptr_t dy,
+                       int64_t dim, uintptr_t values, int device, uintptr_t stream) {
+    const cuda::Context ctx = enter(device, stream, false);
+    if (is_double(dtype))
+      cuda::sum_rows<double>(ctx, m, ptr<const int64_t>(segments), ptr<const int64_t>(order), ptr<const double>(dy),
+                             dim, ptr<double>(values));
+    else
+      cuda::sum_rows<float>(ctx, m, ptr<const int64_t>(segments), ptr<const int64_t>(order), ptr<const float>(dy),
+                            dim, ptr<float>(values));
+  });
+  // The optimizer steps: `pointers` holds w, g and the slots (m, v / v / m), `values` the coefficients.
+  m.def("optimizer_update", [](const std::string& kind, const std::string& dtype, int64_t n, uintptr_t rows,
+                               int64_t dim, const py::dict& pointers, const py::tuple& values, int device,
+                               uintptr_t stream) {
+    const cuda::Context ctx = enter(device, stream, false);
+    auto run = [&](auto zero) {
+      using T = decltype(zero);
+      auto p = [&](const char* name) { return ptr<T>(pointers[name].cast<uintptr_t>()); };
+      auto v = [&](int i) { return static_cast<T>(values[i].cast<double>()); };
+      const int64_t* r = ptr<const int64_t>(rows);
+      if (kind == "adam") cuda::adam_update<T>(ctx, n, r, dim, p("w"), p("g"), p("m"), p("v"), v(0), v(1), v(2), v(3));
+      else if (kind == "rmsprop") cuda::rmsprop_update<T>(ctx, n, r, dim, p("w"), p("g"), p("v"), v(0), v(1), v(2), v(3));
+      else if (kind == "momentum")
+        cuda::momentum_update<T>(ctx, n, r, dim, p("w"), p("g"), p("m"), v(0), v(1), values[2].cast<bool>());
+      else throw py::value_error("fastrnn cuda: unknown optimizer update '" + kind + "'");
+    };
+    if (is_double(dtype)) run(0.0);
+    else run(0.0f);
+  });
 }

@@ -15,7 +15,7 @@ namespace {
 constexpr int G = 4;  // gates i, f, c, o
 
 // Step s, one thread per (b, unit j). h and c (B,H) are the states, updated in place; an ended
-// sequence keeps them and gets zero output (and zero caches) at position s, past its length.
+// sequence keeps them and gets zero output (and zero caches) at its padding position.
 template <typename T>
 __global__ void forward_step(Steps st, int64_t s, int64_t H, Activation act, Activation ract,
                              const T* __restrict__ projection, const T* __restrict__ recurrent,
@@ -26,14 +26,14 @@ __global__ void forward_step(Steps st, int64_t s, int64_t H, Activation act, Act
   const int64_t b = idx / H, j = idx - b * H;
   const int64_t pos = st.position(s, b);
   if (pos < 0) {
-    const int64_t row = st.row(s, b);
-    outputs[row * H + j] = T(0);
+    const int64_t padding = st.padding_position(s, b), crow = st.cache_row(padding, b);
+    outputs[st.row(padding, b) * H + j] = T(0);
     if (gates)
-      for (int k = 0; k < G; ++k) gates[row * G * H + k * H + j] = T(0);
-    if (cells) cells[row * H + j] = T(0);
+      for (int k = 0; k < G; ++k) gates[crow * G * H + k * H + j] = T(0);
+    if (cells) cells[crow * H + j] = T(0);
     return;
   }
-  const int64_t row = st.row(pos, b);
+  const int64_t row = st.row(pos, b), crow = st.cache_row(pos, b);
   const T* zx = projection + row * G * H + j;
   const T* zh = recurrent + b * G * H + j;
   const T i = activate(zx[0] + zh[0] + bias[j], ract);
@@ -46,13 +46,13 @@ __global__ void forward_step(Steps st, int64_t s, int64_t H, Activation act, Act
   h[idx] = h_new;
   outputs[row * H + j] = h_new;
   if (gates) {
-    T* gr = gates + row * G * H + j;
+    T* gr = gates + crow * G * H + j;
     gr[0] = i;
     gr[H] = f;
     gr[2 * H] = g;
     gr[3 * H] = o;
   }
-  if (cells) cells[row * H + j] = c_new;
+  if (cells) cells[crow * H + j] = c_new;
 }
 
 // Backward step s, one thread per (b, j). carry_h (B,H) is the gradient into h: back (B,H), the
@@ -72,16 +72,16 @@ __global__ void backward_step(Steps st, int64_t s, int64_t H, Activation act, Ac
   const int64_t pos = st.position(s, b);
   T* dzs = dz_step + b * G * H + j;
   if (pos < 0) {
-    T* dza = dz_all + st.row(s, b) * G * H + j;
+    T* dza = dz_all + st.row(st.padding_position(s, b), b) * G * H + j;
     for (int k = 0; k < G; ++k) dza[k * H] = dzs[k * H] = T(0);
     return;
   }
-  const int64_t row = st.row(pos, b);
-  const T* gr = gates + row * G * H + j;
+  const int64_t row = st.row(pos, b), crow = st.cache_row(pos, b);
+  const T* gr = gates + crow * G * H + j;
   const T i = gr[0], f = gr[H], g = gr[2 * H], o = gr[3 * H];
-  const T cell_act = activate(cells[row * H + j], act);
+  const T cell_act = activate(cells[crow * H + j], act);
   const int64_t prev = st.previous_position(pos, b);
-  const T c_prev = prev < 0 ? c0[idx] : cells[st.row(prev, b) * H + j];
+  const T c_prev = prev < 0 ? c0[idx] : cells[st.cache_row(prev, b) * H + j];
   const T dh = incoming + (d_outputs ? d_outputs[row * H + j] : T(0));
   // gradient into the cell: from the carry and through h_t = o act(c_t)
   const T dc = carry_c[idx] + times_derivative(dh * o, cell_act, act);

@@ -32,8 +32,8 @@ struct ForwardArgs {
   T* outputs;                   // like x with H columns
   T* h_T;                       // (B,H)
   T* c_T;                       // (B,H), LSTM only
-  T* gates;                     // LSTM training cache (…, 4H) or null
-  T* cells;                     // LSTM training cache (…, H) or null
+  T* gates;                     // LSTM training cache (T, B, 4H) or null
+  T* cells;                     // LSTM training cache (T, B, H) or null
 };
 
 // Shared memory, rows padded to H+1 so lanes reading one column each hit distinct banks:
@@ -128,18 +128,18 @@ __global__ void __launch_bounds__(kPersistentThreads) persistent_forward(Forward
       const int64_t gb = b0 + b;
       if (u >= units) continue;
       const int64_t pos = a.st.position(s, gb);
-      if (pos < 0) {  // ended: the state carries over; output and caches are zero at position s
-        const int64_t row = a.st.row(s, gb);
+      if (pos < 0) {  // ended: the state carries over; output and caches are zero at its padding position
+        const int64_t padding = a.st.padding_position(s, gb), crow = a.st.cache_row(padding, gb);
         if (whole) hs_next[b * Hp + j] = hs[b * Hp + j];
         else h_next[b * H + j] = hs[b * Hp + j];
-        a.outputs[row * H + j] = T(0);
+        a.outputs[a.st.row(padding, gb) * H + j] = T(0);
         if (a.gates) {
-          for (int k = 0; k < G; ++k) a.gates[row * GH + k * H + j] = T(0);
-          a.cells[row * H + j] = T(0);
+          for (int k = 0; k < G; ++k) a.gates[crow * GH + k * H + j] = T(0);
+          a.cells[crow * H + j] = T(0);
         }
         continue;
       }
-      const int64_t row = a.st.row(pos, gb);
+      const int64_t row = a.st.row(pos, gb), crow = a.st.cache_row(pos, gb);
       T zin[G];  // projection + bias: prefetched a step ago for the thread's first item
       if (e == tid && have_pre) {
 #pragma unroll
@@ -160,12 +160,12 @@ __global__ void __launch_bounds__(kPersistentThreads) persistent_forward(Forward
         c_s[e] = c_new;
         h_new = o * activate(c_new, a.act);
         if (a.gates) {
-          T* gr = a.gates + row * GH + j;
+          T* gr = a.gates + crow * GH + j;
           gr[0] = i;
           gr[H] = f;
           gr[2 * H] = g;
           gr[3 * H] = o;
-          a.cells[row * H + j] = c_new;
+          a.cells[crow * H + j] = c_new;
         }
       }
       if (whole) hs_next[b * Hp + j] = h_new;

@@ -24,14 +24,14 @@ struct BackwardArgs {
   Activation act, ract;
   const T* recurrent_kernel;   // (H, G*H)
   const T* outputs;            // SimpleRNN: h per position (its derivative is taken from it)
-  const T* gates;              // LSTM: activated i, f, g, o per position (…, 4H)
-  const T* cells;              // LSTM: c per position
+  const T* gates;              // LSTM: activated i, f, g, o per position (T, B, 4H)
+  const T* cells;              // LSTM: c per position (T, B, H)
   const T* c0;                 // LSTM: (B,H)
   const T* d_outputs;          // like outputs, or null
   const T* d_h;                // (B,H) or null
   const T* d_c;                // (B,H) or null, LSTM
   T* dz_step;                  // (2, B, G*H): dz of step s in half s % 2
-  T* dz_all;                   // (T*B, G*H): dz per position, zero past a length
+  T* dz_all;                   // (T*B, G*H): dz per position, zero at padding positions
   T* dh0;                      // (B,H)
   T* dc0;                      // (B,H), LSTM
 };
@@ -81,18 +81,18 @@ __global__ void __launch_bounds__(kPersistentThreads) persistent_backward(Backwa
   constexpr int NV = G == 1 ? 2 : 7;
   auto load_cache = [&](int b, int u, int64_t pos, T* v) {
     const int j = first + u;
-    const int64_t gb = b0 + b, row = a.st.row(pos, gb);
+    const int64_t gb = b0 + b, row = a.st.row(pos, gb), crow = a.st.cache_row(pos, gb);
     v[NV - 1] = a.d_outputs ? a.d_outputs[row * H + j] : T(0);
     if (G == 1) {
       v[0] = a.outputs[row * H + j];
       return;
     }
-    const T* gr = a.gates + row * GH + j;
+    const T* gr = a.gates + crow * GH + j;
 #pragma unroll
     for (int k = 0; k < G; ++k) v[k] = gr[k * H];
-    v[4 % NV] = a.cells[row * H + j];
+    v[4 % NV] = a.cells[crow * H + j];
     const int64_t prev = a.st.previous_position(pos, gb);
-    v[5 % NV] = prev < 0 ? a.c0[gb * H + j] : a.cells[a.st.row(prev, gb) * H + j];
+    v[5 % NV] = prev < 0 ? a.c0[gb * H + j] : a.cells[a.st.cache_row(prev, gb) * H + j];
   };
   // The caches of this thread's first item (e = tid) at step s, if it has one that runs.
   auto prefetch = [&](int64_t s, T* v) {
@@ -135,8 +135,8 @@ __global__ void __launch_bounds__(kPersistentThreads) persistent_backward(Backwa
       if (u >= units) continue;
       const int64_t pos = a.st.position(s, gb);
       T* dzs = dz_now + gb * GH + j;
-      if (pos < 0) {  // ended: zero dz at position s (past its length), carries unchanged
-        T* dza = a.dz_all + a.st.row(s, gb) * GH + j;
+      if (pos < 0) {  // ended: zero dz at its padding position, carries unchanged
+        T* dza = a.dz_all + a.st.row(a.st.padding_position(s, gb), gb) * GH + j;
         for (int k = 0; k < G; ++k) dza[k * H] = dzs[k * H] = T(0);
         continue;
       }

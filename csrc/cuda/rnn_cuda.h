@@ -1,6 +1,6 @@
 // rnn_cuda.h: SimpleRNN and LSTM forward and backward on an NVIDIA GPU, the CUDA twins of
 // simple_rnn.h and lstm.h: same RnnProblem (common.h), same argument structs, same results.
-// Every pointer, RnnProblem::lengths included, is device memory on the current device; work is
+// Every pointer, RnnProblem's lengths, starts and order included, is device memory on the current device; work is
 // queued on ctx.stream and the call returns without waiting. Not here: allocating or copying
 // the arrays (the caller's job; bindings_cuda.cpp does it for Python).
 #pragma once
@@ -30,7 +30,7 @@ cublasContext* blas_handle();
 // Forward, training or inference. Shapes as in simple_rnn.h / lstm.h:
 //   x (B,T,D) or (T,B,D); kernel (D,G*H); recurrent_kernel (H,G*H); bias (G*H,); h0, c0 (B,H);
 //   outputs like x with H columns (zero past a sequence's length); h_T, c_T (B,H);
-//   LSTM gates (…,4H) and cells (…,H) in x's layout, or null for inference.
+//   LSTM gates (T,B,4H) and cells (T,B,H), time-major whatever x's layout, or null for inference.
 // x @ kernel for all steps is one cuBLAS product. Small problems (persistent.cuh's limits) then
 // run all steps in one persistent kernel (persistent.cu) when ctx.allow_persistent; otherwise
 // each step is a cuBLAS product with recurrent_kernel and one fused kernel for bias,
@@ -57,7 +57,7 @@ void lstm_backward(const RnnProblem& p, const LstmBackward<T>& a, const Context&
 // limits, shared memory, no cooperative launch). Forward: the whole call, gates/cells written
 // when non-null.
 // Backward: only the time loop, writing dz_all (T*B, G*H, the gradient at the pre-activations
-// per position, zero past a length), dh0 and dc0.
+// per position, zero at padding positions), dh0 and dc0.
 template <typename T>
 bool simple_rnn_forward_persistent(const RnnProblem& p, const SimpleRnnForward<T>& a, const Context& ctx);
 template <typename T>

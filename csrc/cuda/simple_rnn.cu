@@ -14,7 +14,7 @@ namespace {
 
 // Step s, one thread per (b, unit j): h = act(projection + recurrent + bias), written to the
 // state (B,H) and to the output at the position read; an ended sequence keeps its state and
-// outputs zero at position s (past its length).
+// outputs zero at its padding position.
 template <typename T>
 __global__ void forward_step(Steps st, int64_t s, int64_t H, Activation act, const T* __restrict__ projection,
                              const T* __restrict__ recurrent, const T* __restrict__ bias, T* __restrict__ h,
@@ -24,7 +24,7 @@ __global__ void forward_step(Steps st, int64_t s, int64_t H, Activation act, con
   const int64_t b = idx / H, j = idx - b * H;
   const int64_t pos = st.position(s, b);
   if (pos < 0) {
-    outputs[st.row(s, b) * H + j] = T(0);
+    outputs[st.row(st.padding_position(s, b), b) * H + j] = T(0);
     return;
   }
   const int64_t row = st.row(pos, b);
@@ -49,7 +49,7 @@ __global__ void backward_step(Steps st, int64_t s, int64_t H, Activation act, co
   if (s < 0) return;  // the call after the loop: only settles the carry into dh0
   const int64_t pos = st.position(s, b);
   if (pos < 0) {
-    dz_all[st.row(s, b) * H + j] = T(0);
+    dz_all[st.row(st.padding_position(s, b), b) * H + j] = T(0);
     dz_step[idx] = T(0);
     return;
   }

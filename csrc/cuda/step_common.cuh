@@ -40,32 +40,11 @@ __device__ __forceinline__ T times_derivative(T grad, T y, Activation act) {
   }
 }
 
-// RnnProblem's indexing on the device (lengths is a device pointer or null).
-struct Steps {
-  int64_t T, B;
-  bool time_major, reverse;
-  const int32_t* lengths;
-
-  explicit Steps(const RnnProblem& p)
-      : T(p.T), B(p.B), time_major(p.time_major), reverse(p.reverse), lengths(p.lengths) {}
-
-  __device__ int64_t row(int64_t pos, int64_t b) const { return time_major ? pos * B + b : b * T + pos; }
-  __device__ int64_t length(int64_t b) const { return lengths ? lengths[b] : T; }
-  // The position sequence b reads at step s, or -1 once it has ended.
-  __device__ int64_t position(int64_t s, int64_t b) const {
-    const int64_t L = length(b);
-    if (s >= L) return -1;
-    return reverse ? L - 1 - s : s;
-  }
-  // The position read just before position pos (valid), or -1 when pos was the first.
-  __device__ int64_t previous_position(int64_t pos, int64_t b) const {
-    if (!reverse) return pos - 1;
-    return pos + 1 < length(b) ? pos + 1 : -1;
-  }
-};
+// The problem's indexing on the device: common.h's RnnProblem (its pointers device pointers).
+using Steps = RnnProblem;
 
 // state_prev (T*B, H): per position, the state its step consumed (from the per-position states
-// and the initial state); zero past a sequence's length.
+// and the initial state); zero at the positions the sequence does not consume.
 template <typename T>
 __global__ void gather_previous_states_kernel(Steps st, int64_t H, const T* __restrict__ states,
                                               const T* __restrict__ initial, T* __restrict__ state_prev) {
@@ -75,7 +54,7 @@ __global__ void gather_previous_states_kernel(Steps st, int64_t H, const T* __re
   const int64_t pos = st.time_major ? r / st.B : r % st.T;
   const int64_t b = st.time_major ? r % st.B : r / st.T;
   T value = T(0);
-  if (pos < st.length(b)) {
+  if (st.consumed(pos, b)) {
     const int64_t prev = st.previous_position(pos, b);
     value = prev < 0 ? initial[b * H + j] : states[st.row(prev, b) * H + j];
   }

@@ -6,40 +6,16 @@ and Keras-style layers, models and preprocessing on top.
 """
 from __future__ import annotations
 
-import os
-
-from . import ops, reference
+from . import ops, reference, tuning
+from ._native import core as _core, require as _require_core
 from .backend import get_backend, set_backend
-
-
-def _import_core():
-    # The core's OpenBLAS reads OPENBLAS_NUM_THREADS when it loads: 1 there means it never starts
-    # worker threads (fastrnn's own threads split the products; OpenBLAS's idle workers would spin
-    # beside them). Set only while the core loads; NumPy's BLAS is already loaded and unaffected.
-    previous = os.environ.get("OPENBLAS_NUM_THREADS")
-    os.environ["OPENBLAS_NUM_THREADS"] = "1"
-    try:
-        from . import _core as core
-    finally:
-        if previous is None:
-            del os.environ["OPENBLAS_NUM_THREADS"]
-        else:
-            os.environ["OPENBLAS_NUM_THREADS"] = previous
-    return core
-
-
-try:
-    _core = _import_core()
-except ImportError as _err:  # reported by show_config(); the "cpu" backend then says why it fails
-    _core = None
-    _core_error = str(_err)
 
 try:
     from importlib.metadata import PackageNotFoundError, version as _version
     __version__ = _version("fastrnn")
 except PackageNotFoundError:  # running from a source tree
     __version__ = "0.0.0+source"
-__all__ = ["ops", "reference", "set_backend", "get_backend", "set_num_threads", "get_num_threads",
+__all__ = ["ops", "reference", "tuning", "set_backend", "get_backend", "set_num_threads", "get_num_threads",
            "show_config", "release_memory", "__version__"]
 
 
@@ -74,22 +50,18 @@ def release_memory() -> int:
     return _require_core().release_memory()
 
 
-def _require_core():
-    if _core is None:
-        raise RuntimeError(f"fastrnn's C++ core is not available: {_core_error}")
-    return _core
-
-
 def show_config(file=None) -> dict:
     """Print and return the build and run-time configuration: version, BLAS, threads, SIMD levels
     compiled and detected, the memory the core holds between calls (release_memory frees it),
     and whether the CUDA extension is built."""
     info = {"fastrnn": __version__, "backend": get_backend()}
     if _core is None:
-        info["core"] = f"not available ({_core_error})"
+        from ._native import error
+        info["core"] = f"not available ({error})"
     else:
         info.update(_core.config())
         info.update(_core.memory())
+        info["tuning"] = tuning.get()
     try:
         from . import _cuda_backend
         info.update(_cuda_backend.config())

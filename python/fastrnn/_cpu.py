@@ -1,30 +1,40 @@
-"""The "cpu" backend: fastrnn.ops' signatures over the C++ core (_core).
+"""The "cpu" backend: fastrnn.ops' kernel table over the C++ core (_core).
 
-Validation is shared with the NumPy twin (validation.py); this module only maps a prepared
-call onto the core's functions, which allocate the results and release the GIL.
+Validation is shared with the NumPy twin (validation.py); this module only maps a prepared call
+onto the core's functions, which allocate the results and release the GIL. What the core does
+not take (integer tables, non-contiguous or read-only weights to update in place) is passed to
+the NumPy twin, whose results are the same bits.
 """
 from __future__ import annotations
 
-from . import _core
+import numpy as np
 
-if _core is None:  # fastrnn/__init__.py could not load the C++ core: say why
-    from . import _core_error
+from . import reference
+from ._native import core, error
 
-    raise ImportError(f"fastrnn's C++ core is not available: {_core_error}")
+if core is None:
+    raise ImportError(f"fastrnn's C++ core is not available: {error}")
 from .validation import ACTIVATIONS, LSTMGrads, SimpleRNNGrads, prepare_backward, prepare_forward
+
+_FLOATS = (np.float32, np.float64)
 
 
 def _code(name: str) -> int:
     return ACTIVATIONS.index(name)
 
 
-def simple_rnn_forward(x, kernel, recurrent_kernel, bias, h0=None, *, activation="tanh", lengths=None,
+def _sequences(call) -> tuple:
+    return call.lengths, call.starts, call.order, call.order_steps
+
+
+def simple_rnn_forward(x, kernel, recurrent_kernel, bias, h0=None, *, activation="tanh", lengths=None, mask=None,
                        reverse=False, time_major=False, training=True):
     call = prepare_forward("simple_rnn", x, kernel, recurrent_kernel, bias, h0, None, activation=activation,
-                           recurrent_activation="sigmoid", lengths=lengths, reverse=reverse, time_major=time_major)
-    outputs, h, saved = _core.simple_rnn_forward(call.x, call.kernel, call.recurrent_kernel, call.bias, call.h0,
-                                                 call.lengths, _code(call.activation), call.reverse, call.time_major,
-                                                 training)
+                           recurrent_activation="sigmoid", lengths=lengths, mask=mask, reverse=reverse,
+                           time_major=time_major)
+    outputs, h, saved = core.simple_rnn_forward(call.x, call.kernel, call.recurrent_kernel, call.bias, call.h0,
+                                                _sequences(call), _code(call.activation), call.reverse,
+                                                call.time_major, training)
     if not training:
         return outputs, h, None
     call.backend, call.outputs = "cpu", saved  # a copy: the caller may modify outputs
@@ -34,32 +44,90 @@ def simple_rnn_forward(x, kernel, recurrent_kernel, bias, h0=None, *, activation
 def simple_rnn_backward(cache, d_outputs=None, d_h=None, *, input_gradient=True) -> SimpleRNNGrads:
     d_outputs, states = prepare_backward(cache, d_outputs, {"d_h": d_h})
     c = cache
-    grads = _core.simple_rnn_backward(c.x, c.kernel, c.recurrent_kernel, c.h0, c.outputs, c.lengths,
-                                      _code(c.activation), c.reverse, c.time_major, d_outputs, states["d_h"],
-                                      input_gradient)
+    grads = core.simple_rnn_backward(c.x, c.kernel, c.recurrent_kernel, c.h0, c.outputs, _sequences(c),
+                                     _code(c.activation), c.reverse, c.time_major, d_outputs, states["d_h"],
+                                     input_gradient)
     return SimpleRNNGrads(*grads)
 
 
 def lstm_forward(x, kernel, recurrent_kernel, bias, h0=None, c0=None, *, activation="tanh",
-                 recurrent_activation="sigmoid", lengths=None, reverse=False, time_major=False, training=True):
+                 recurrent_activation="sigmoid", lengths=None, mask=None, reverse=False, time_major=False,
+                 training=True):
     call = prepare_forward("lstm", x, kernel, recurrent_kernel, bias, h0, c0, activation=activation,
-                           recurrent_activation=recurrent_activation, lengths=lengths, reverse=reverse,
+                           recurrent_activation=recurrent_activation, lengths=lengths, mask=mask, reverse=reverse,
                            time_major=time_major)
-    outputs, h, c, gates, cells, saved = _core.lstm_forward(
-        call.x, call.kernel, call.recurrent_kernel, call.bias, call.h0, call.c0, call.lengths,
+    outputs, h, c, gates, cells, saved = core.lstm_forward(
+        call.x, call.kernel, call.recurrent_kernel, call.bias, call.h0, call.c0, _sequences(call),
         _code(call.activation), _code(call.recurrent_activation), call.reverse, call.time_major, training)
     if not training:
         return outputs, (h, c), None
     call.backend, call.outputs, call.gates, call.cells = "cpu", saved, gates, cells  # saved: a copy of outputs
-    call.caches_time_major = True  # gates and cells are (T, B, *): the C++ backward reads them by steps
     return outputs, (h, c), call
 
 
 def lstm_backward(cache, d_outputs=None, d_h=None, d_c=None, *, input_gradient=True) -> LSTMGrads:
     d_outputs, states = prepare_backward(cache, d_outputs, {"d_h": d_h, "d_c": d_c})
     c = cache
-    grads = _core.lstm_backward(c.x, c.kernel, c.recurrent_kernel, c.h0, c.c0, c.outputs, c.gates, c.cells,
-                                c.lengths, _code(c.activation), _code(c.recurrent_activation), c.reverse,
-                                c.time_major, d_outputs, states["d_h"], states["d_c"], input_gradient,
-                                c.caches_time_major)
+    grads = core.lstm_backward(c.x, c.kernel, c.recurrent_kernel, c.h0, c.c0, c.outputs,
+                               np.ascontiguousarray(c.gates), np.ascontiguousarray(c.cells), _sequences(c),
+                               _code(c.activation), _code(c.recurrent_activation), c.reverse, c.time_major,
+                               d_outputs, states["d_h"], states["d_c"], input_gradient)
     return LSTMGrads(*grads)
+
+
+def activate(x, activation):
+    x = np.asarray(x)
+    if x.dtype.type not in _FLOATS:
+        return reference.activate(x, activation)
+    return core.activate(np.ascontiguousarray(x), _code(activation))
+
+
+def matmul(a, b, transpose_a=False, transpose_b=False):
+    if a.ndim != 2 or b.ndim != 2 or a.dtype != b.dtype or a.dtype.type not in _FLOATS:
+        return reference.matmul(a, b, transpose_a, transpose_b)
+    return core.matmul(np.ascontiguousarray(a), np.ascontiguousarray(b), transpose_a, transpose_b)
+
+
+def gather_rows(table, ids):
+    if table.dtype.type not in _FLOATS or table.ndim != 2:
+        return reference.gather_rows(table, ids)
+    return core.gather_rows(np.ascontiguousarray(table), np.ascontiguousarray(ids, np.int64))
+
+
+def sum_rows_by_id(ids, dy, input_dim):
+    if dy.dtype.type not in _FLOATS:
+        return reference.sum_rows_by_id(ids, dy, input_dim)
+    dim = dy.shape[-1]
+    return core.sum_rows_by_id(np.ascontiguousarray(ids, np.int64).ravel(), np.ascontiguousarray(dy).reshape(-1, dim),
+                               input_dim)
+
+
+def _in_place(w, g, slots, rows) -> bool:
+    """Whether the core can update w (and its slots) in place: writable, C-ordered floats of one
+    dtype, g shaped like w or, with rows, like those rows of w (a table's sparse gradient)."""
+    arrays = [w, g, *slots]
+    if w.dtype.type not in _FLOATS or not w.flags.writeable:
+        return False
+    if any(a.dtype != w.dtype or not a.flags.c_contiguous for a in arrays):
+        return False
+    if any(s.shape != w.shape or not s.flags.writeable for s in slots):
+        return False
+    return g.shape == w.shape if rows is None else w.ndim >= 1 and g.shape == np.shape(rows) + w.shape[1:]
+
+
+def adam_update(w, g, m, v, c1, c2, alpha, epsilon, rows=None):
+    if not _in_place(w, g, (m, v), rows):
+        return reference.adam_update(w, g, m, v, c1, c2, alpha, epsilon, rows)
+    core.adam_update(w, g, m, v, c1, c2, alpha, epsilon, rows)
+
+
+def rmsprop_update(w, g, v, rho, c, lr, epsilon, rows=None):
+    if not _in_place(w, g, (v,), rows):
+        return reference.rmsprop_update(w, g, v, rho, c, lr, epsilon, rows)
+    core.rmsprop_update(w, g, v, rho, c, lr, epsilon, rows)
+
+
+def momentum_update(w, g, m, momentum, lr, nesterov, rows=None):
+    if not _in_place(w, g, (m,), rows):
+        return reference.momentum_update(w, g, m, momentum, lr, nesterov, rows)
+    core.momentum_update(w, g, m, momentum, lr, nesterov, rows)

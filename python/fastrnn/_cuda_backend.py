@@ -3,14 +3,15 @@
 NumPy inputs are copied to the current GPU and the results copied back (the cache then holds
 NumPy arrays, interchangeable with the other backends'). CuPy arrays and PyTorch CUDA tensors are
 used in place, on their device and current stream, and results come back as the same kind of
-array, without copies or synchronisation. Validation follows validation.py; no arithmetic here.
+array, without copies or synchronisation. The checks are validation.py's, through each kind of
+array's ArrayKind; no arithmetic here.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from .validation import (ACTIVATIONS, GATES, LSTMGrads, RNNCall, SimpleRNNGrads, _check_choice, _check_lengths,
-                         compute_dtype, prepare_backward, prepare_forward)
+from . import tuning
+from .validation import ACTIVATIONS, GATES, ArrayKind, LSTMGrads, RNNCall, SimpleRNNGrads, prepare_backward, prepare_forward
 
 try:
     from . import _cuda
@@ -21,15 +22,6 @@ except ImportError as err:
 _device_count, _no_device_reason = _cuda.device_status()
 if _device_count == 0:
     raise ImportError(f"fastrnn's CUDA extension is built but no CUDA GPU is usable here: {_no_device_reason}")
-
-# Small problems (limits in csrc/cuda/persistent.cuh: state size, work per block and step, shared
-# memory) run their time loop as one persistent kernel, forward and backward; False forces the
-# per-step cuBLAS path everywhere (tests and benchmarks cover both).
-use_persistent_kernel = True
-# Whether the last forward / backward call ran a persistent kernel (for tests and benchmarks).
-last_forward_persistent = False
-last_backward_persistent = False
-
 
 def config() -> dict:
     """The CUDA build and device, for fastrnn.show_config(): build, runtime, driver, device, cuBLAS."""
@@ -55,8 +47,10 @@ class _HostBuffer:
         return self.buffer.ptr
 
 
-class _NumpyKind:
-    """NumPy arrays: copied to the current device for the call, results copied back."""
+
+class _NumpyKind(ArrayKind):
+    """NumPy arrays: checked and converted on the host, copied to the current device for the
+    call, results copied back."""
 
     def __init__(self):
         self.device, self.stream = _cuda.current_device(), 0  # the legacy default stream
@@ -66,6 +60,9 @@ class _NumpyKind:
         buf = _HostBuffer(a.shape, a.dtype, self.device)
         buf.buffer.upload(a)
         return buf
+
+    def on_device(self, a):
+        return self.upload(a)
 
     def empty(self, shape, dtype):
         return _HostBuffer(shape, dtype, self.device)
@@ -79,14 +76,36 @@ class _NumpyKind:
         buf.buffer.download(host)
         return host
 
+    @staticmethod
+    def copy(a):
+        return a.copy()
 
-class _TorchKind:
-    """PyTorch CUDA tensors, used in place on their device and the current stream."""
+
+class _DeviceKind(ArrayKind):
+    """Arrays already on a device (PyTorch CUDA tensors, CuPy arrays): used in place, results of the
+    same kind; subclasses say how to allocate, convert and address them."""
+
+    def on_device(self, a):
+        return a
+
+    @staticmethod
+    def result(a):
+        return a
+
+
+class _TorchKind(_DeviceKind):
+    """PyTorch CUDA tensors, on their device and the current stream."""
 
     def __init__(self, torch, like):
         self.torch, self.device = torch, like.device.index if like.device.index is not None else 0
         self.stream = torch.cuda.current_stream(like.device).cuda_stream
         self._device = like.device
+
+    def _torch_dtype(self, dtype):
+        return getattr(self.torch, np.dtype(dtype).name)
+
+    def accepts(self, a) -> bool:
+        return isinstance(a, self.torch.Tensor) and a.device == self._device
 
     def dtype(self, a):
         try:
@@ -94,50 +113,49 @@ class _TorchKind:
         except TypeError:  # bfloat16 and friends compute in float32, as float16 does
             return np.dtype(np.float16)
 
-    def on_device(self, a) -> bool:
-        return isinstance(a, self.torch.Tensor) and a.device == self._device
+    def shape(self, a):
+        return tuple(a.shape)
 
     def convert(self, a, dtype):
-        return a.to(dtype=getattr(self.torch, np.dtype(dtype).name)).contiguous()
+        return a.to(dtype=self._torch_dtype(dtype)).contiguous()
 
     def upload(self, a):
         return self.torch.as_tensor(np.ascontiguousarray(a), device=self._device)
 
     def empty(self, shape, dtype):
-        return self.torch.empty(tuple(shape), dtype=getattr(self.torch, np.dtype(dtype).name), device=self._device)
+        return self.torch.empty(tuple(shape), dtype=self._torch_dtype(dtype), device=self._device)
 
     def zeros(self, shape, dtype):
-        return self.torch.zeros(tuple(shape), dtype=getattr(self.torch, np.dtype(dtype).name), device=self._device)
+        return self.torch.zeros(tuple(shape), dtype=self._torch_dtype(dtype), device=self._device)
 
     @staticmethod
     def ptr(a) -> int:
         return 0 if a is None else a.data_ptr()
 
-    def to_host(self, a):
-        return a.detach().cpu().numpy()
+    def host(self, a):
+        return a.detach().cpu().numpy() if isinstance(a, self.torch.Tensor) else np.asarray(a)
 
     @staticmethod
     def copy(a):
         return a.clone()
 
-    @staticmethod
-    def result(a):
-        return a
 
-
-class _CupyKind:
-    """CuPy arrays, used in place on their device and the current stream."""
+class _CupyKind(_DeviceKind):
+    """CuPy arrays, on their device and the current stream."""
 
     def __init__(self, cupy, like):
         self.cupy, self.device = cupy, like.device.id
         with cupy.cuda.Device(self.device):
             self.stream = cupy.cuda.get_current_stream().ptr
 
+    def accepts(self, a) -> bool:
+        return isinstance(a, self.cupy.ndarray) and a.device.id == self.device
+
     def dtype(self, a):
         return np.dtype(a.dtype)
 
-    def on_device(self, a) -> bool:
-        return isinstance(a, self.cupy.ndarray) and a.device.id == self.device
+    def shape(self, a):
+        return tuple(a.shape)
 
     def convert(self, a, dtype):
         with self.cupy.cuda.Device(self.device):
@@ -159,16 +177,12 @@ class _CupyKind:
     def ptr(a) -> int:
         return 0 if a is None else a.data.ptr
 
-    def to_host(self, a):
-        return self.cupy.asnumpy(a)
+    def host(self, a):
+        return self.cupy.asnumpy(a) if isinstance(a, self.cupy.ndarray) else np.asarray(a)
 
     @staticmethod
     def copy(a):
         return a.copy()
-
-    @staticmethod
-    def result(a):
-        return a
 
 
 def _kind_of(x):
@@ -188,108 +202,46 @@ def _kind_of(x):
     return _NumpyKind()
 
 
-def _device_arrays(kind, named: dict, dtype):
-    """Check that every array lives on x's device, and cast to the call's dtype (no copy if it has it)."""
-    out = {}
-    for name, value in named.items():
-        if value is None:
-            out[name] = None
-            continue
-        if not kind.on_device(value):
-            raise TypeError(f"argument '{name}' must be on the same CUDA device and of the same kind as 'x' "
-                            f"({type(value).__name__} given)")
-        out[name] = kind.convert(value, dtype)
-    return out
-
-
-def _prepare_device_forward(kind, cell, x, kernel, recurrent_kernel, bias, h0, c0, *, activation,
-                            recurrent_activation, lengths, reverse, time_major) -> RNNCall:
-    """prepare_forward for device arrays: the same checks and messages, without leaving the device."""
-    G = GATES[cell]
-    given = {"x": x, "kernel": kernel, "recurrent_kernel": recurrent_kernel, "bias": bias, "h0": h0, "c0": c0}
-    present = {k: v for k, v in given.items() if v is not None}
-    for name, value in present.items():
-        if not kind.on_device(value):
-            raise TypeError(f"argument '{name}' must be on the same CUDA device and of the same kind as 'x' "
-                            f"({type(value).__name__} given)")
-        if kind.dtype(value).kind not in "biuf":
-            raise TypeError(f"argument '{name}' must be a real numeric array, got dtype {value.dtype}")
-    shapes = {name: tuple(value.shape) for name, value in present.items()}
-    layout = "(time, batch, features)" if time_major else "(batch, time, features)"
-    if len(shapes["x"]) != 3:
-        raise ValueError(f"argument 'x' must be 3-D {layout}, got shape {shapes['x']}")
-    T, B = (shapes["x"][0], shapes["x"][1]) if time_major else (shapes["x"][1], shapes["x"][0])
-    D = shapes["x"][2]
-    rk = shapes["recurrent_kernel"]
-    if len(rk) != 2 or rk[1] != G * rk[0]:
-        raise ValueError(f"argument 'recurrent_kernel' must have shape (units, {G} * units), got {rk}")
-    H = rk[0]
-    expected = {"kernel": ((D, G * H), f"(input features, {G} * units)"), "bias": ((G * H,), f"({G} * units,)"),
-                "h0": ((B, H), "(batch, units)"), "c0": ((B, H), "(batch, units)")}
-    for name, (shape, meaning) in expected.items():
-        if name in shapes and shapes[name] != shape:
-            raise ValueError(f"argument '{name}' must have shape {meaning} = {shape}, got {shapes[name]}")
-    dtype = compute_dtype([kind.dtype(v) for v in present.values()])
-    host_lengths = None if lengths is None else (kind.to_host(lengths) if kind.on_device(lengths) else lengths)
-    arrays = _device_arrays(kind, present, dtype)
-
-    def or_zeros(name, shape):
-        if arrays.get(name) is not None:
-            return arrays[name]
-        return kind.zeros(shape, dtype)
-
-    return RNNCall(
-        cell=cell, x=arrays["x"], kernel=arrays["kernel"], recurrent_kernel=arrays["recurrent_kernel"],
-        bias=or_zeros("bias", (G * H,)), h0=or_zeros("h0", (B, H)),
-        c0=or_zeros("c0", (B, H)) if cell == "lstm" else None,
-        lengths=_check_lengths(host_lengths, B, T),
-        activation=_check_choice("activation", activation),
-        recurrent_activation=_check_choice("recurrent_activation", recurrent_activation),
-        reverse=bool(reverse), time_major=bool(time_major))
-
-
-def _prepare_device_backward(kind, cache: RNNCall, d_outputs, states: dict):
-    """prepare_backward for device arrays: shapes checked, cast to the cache's dtype."""
-    if not isinstance(cache, RNNCall) or cache.outputs is None:
-        raise TypeError("argument 'cache' must be the cache returned by a forward call with training=True")
-    B, H = cache.steps_batch[1], cache.units
-    expected = {"d_outputs": (tuple(cache.x.shape[:2]) + (H,), "outputs' shape")}
-    expected.update({name: ((B, H), "(batch, units)") for name in states})
-    given = _device_arrays(kind, {"d_outputs": d_outputs, **states}, kind.dtype(cache.x))
-    for name, value in given.items():
-        if value is not None and tuple(value.shape) != expected[name][0]:
-            raise ValueError(f"argument '{name}' must have shape {expected[name][1]} = {expected[name][0]}, "
-                             f"got {tuple(value.shape)}")
-    return given["d_outputs"], {name: given[name] for name in states}
-
-
 # ---------------------------------------------------------------------------------------------
-# One kernel call: the problem's sizes, then the pointers.
+# The recurrent kernels: the problem's sizes, the sequences, then the pointers.
+
+# Whether the last forward / backward call ran a persistent kernel (a diagnostic for tests and benches).
+last_forward_persistent = False
+last_backward_persistent = False
+
 
 def _sizes(call: RNNCall) -> dict:
     T, B = call.steps_batch
     return dict(T=T, B=B, D=call.x.shape[2], H=call.units, time_major=call.time_major, reverse=call.reverse)
 
 
+def _sequences(kind, call: RNNCall):
+    """The device copies of the call's sequence arrays (kept alive by the caller) and their pointers."""
+    arrays = {name: None if getattr(call, name) is None else kind.upload(getattr(call, name))
+              for name in ("lengths", "starts", "order", "order_steps")}
+    return arrays, {name: kind.ptr(a) for name, a in arrays.items()}
+
+
+def _common(kind, call, dtype, pointers, sequence_pointers):
+    return dict(dtype=dtype.name, **_sizes(call), sequences=sequence_pointers, activation=_code(call.activation),
+                arrays=pointers, device=kind.device, stream=kind.stream, persistent=tuning.get()["cuda_persistent"])
+
+
 def _forward(cell, kind, call: RNNCall, training: bool):
-    """Runs forward on device arrays; returns (outputs, h, c or None, gates, cells) as device arrays."""
-    sizes = _sizes(call)
-    T, B, H = sizes["T"], sizes["B"], sizes["H"]
-    dtype = np.dtype(call.x.dtype) if isinstance(kind, _NumpyKind) else kind.dtype(call.x)
-    upload = kind.upload if isinstance(kind, _NumpyKind) else (lambda a: a)
-    seq = call.x.shape[:2]
-    lengths = None if call.lengths is None else kind.upload(call.lengths)
-    inputs = {name: upload(getattr(call, name)) for name in ("x", "kernel", "recurrent_kernel", "bias", "h0")}
-    out = {"outputs": kind.empty(tuple(seq) + (H,), dtype), "h_T": kind.empty((B, H), dtype)}
+    """Runs forward on device arrays; returns outputs, h_T, c_T, gates, cells as device arrays."""
+    T, B = call.steps_batch
+    H = call.units
+    dtype = np.dtype(kind.dtype(call.x))
+    inputs = {name: kind.on_device(getattr(call, name)) for name in ("x", "kernel", "recurrent_kernel", "bias", "h0")}
+    out = {"outputs": kind.empty(call.sequence_shape(H), dtype), "h_T": kind.empty((B, H), dtype)}
     if cell == "lstm":
-        inputs["c0"] = upload(call.c0)
+        inputs["c0"] = kind.on_device(call.c0)
         out["c_T"] = kind.empty((B, H), dtype)
-        out["gates"] = kind.empty(tuple(seq) + (4 * H,), dtype) if training else None
-        out["cells"] = kind.empty(tuple(seq) + (H,), dtype) if training else None
+        out["gates"] = kind.empty((T, B, 4 * H), dtype) if training else None
+        out["cells"] = kind.empty((T, B, H), dtype) if training else None
+    sequences, sequence_pointers = _sequences(kind, call)
     pointers = {name: kind.ptr(a) for name, a in {**inputs, **out}.items()}
-    common = dict(dtype=dtype.name, **sizes, lengths=kind.ptr(lengths), activation=_code(call.activation),
-                  arrays=pointers, device=kind.device, stream=kind.stream,
-                  persistent=use_persistent_kernel)
+    common = _common(kind, call, dtype, pointers, sequence_pointers)
     global last_forward_persistent
     if cell == "lstm":
         last_forward_persistent = _cuda.lstm_forward(recurrent_activation=_code(call.recurrent_activation), **common)
@@ -300,31 +252,21 @@ def _forward(cell, kind, call: RNNCall, training: bool):
 
 def _backward(cell, kind, cache: RNNCall, d_outputs, states: dict):
     """Runs backward; returns the gradients (device arrays of kind) in the order of the Grads tuple."""
-    sizes = _sizes(cache)
-    B, D, H = sizes["B"], sizes["D"], sizes["H"]
-    G = GATES[cell]
-    numpy_kind = isinstance(kind, _NumpyKind)
-    dtype = np.dtype(cache.x.dtype) if numpy_kind else kind.dtype(cache.x)
-    upload = kind.upload if numpy_kind else (lambda a: a)
-    maybe = lambda a: None if a is None else upload(a)
-    names = ["x", "kernel", "recurrent_kernel", "h0", "outputs"] + (["c0"] if cell == "lstm" else [])
-    inputs = {name: upload(getattr(cache, name)) for name in names}
-    if cell == "lstm":  # the kernels read the caches in x's layout (the cpu backend's are time-major)
-        gates, cells = cache.lstm_caches(time_major=cache.time_major)
-        if cache.caches_time_major:  # NumPy arrays from the cpu backend: a swapped view becomes a copy
-            gates, cells = np.ascontiguousarray(gates), np.ascontiguousarray(cells)
-        inputs.update(gates=upload(gates), cells=upload(cells))
-    inputs["d_outputs"] = maybe(d_outputs)
-    inputs.update({name: maybe(value) for name, value in states.items()})
-    lengths = None if cache.lengths is None else kind.upload(cache.lengths)
+    T, B = cache.steps_batch
+    D, H, G = cache.x.shape[2], cache.units, GATES[cell]
+    dtype = np.dtype(kind.dtype(cache.x))
+    names = ["x", "kernel", "recurrent_kernel", "h0", "outputs"] + (["c0", "gates", "cells"] if cell == "lstm" else [])
+    inputs = {name: kind.on_device(getattr(cache, name)) for name in names}
+    inputs["d_outputs"] = None if d_outputs is None else kind.on_device(d_outputs)
+    inputs.update({name: None if value is None else kind.on_device(value) for name, value in states.items()})
     grads = {"dx": kind.empty(tuple(cache.x.shape), dtype), "dh0": kind.empty((B, H), dtype)}
     if cell == "lstm":
         grads["dc0"] = kind.empty((B, H), dtype)
     grads.update({"dkernel": kind.empty((D, G * H), dtype), "drecurrent_kernel": kind.empty((H, G * H), dtype),
                   "dbias": kind.empty((G * H,), dtype)})
+    sequences, sequence_pointers = _sequences(kind, cache)
     pointers = {name: kind.ptr(a) for name, a in {**inputs, **grads}.items()}
-    common = dict(dtype=dtype.name, **sizes, lengths=kind.ptr(lengths), activation=_code(cache.activation),
-                  arrays=pointers, device=kind.device, stream=kind.stream, persistent=use_persistent_kernel)
+    common = _common(kind, cache, dtype, pointers, sequence_pointers)
     global last_backward_persistent
     if cell == "lstm":
         last_backward_persistent = _cuda.lstm_backward(recurrent_activation=_code(cache.recurrent_activation),
@@ -336,15 +278,11 @@ def _backward(cell, kind, cache: RNNCall, d_outputs, states: dict):
 
 def _run_forward(cell, x, kernel, recurrent_kernel, bias, h0, c0, training, **options):
     kind = _kind_of(x)
-    if isinstance(kind, _NumpyKind):
-        call = prepare_forward(cell, x, kernel, recurrent_kernel, bias, h0, c0, **options)
-    else:
-        call = _prepare_device_forward(kind, cell, x, kernel, recurrent_kernel, bias, h0, c0, **options)
+    call = prepare_forward(cell, x, kernel, recurrent_kernel, bias, h0, c0, kind=kind, **options)
     out = _forward(cell, kind, call, training)
     result = {name: None if a is None else kind.result(a) for name, a in out.items()}
     if training:
-        call.backend = "cuda"
-        call.outputs = result["outputs"].copy() if isinstance(kind, _NumpyKind) else kind.copy(result["outputs"])
+        call.backend, call.outputs = "cuda", kind.copy(result["outputs"])
         if cell == "lstm":
             call.gates, call.cells = result["gates"], result["cells"]
     return result, call if training else None
@@ -352,17 +290,14 @@ def _run_forward(cell, x, kernel, recurrent_kernel, bias, h0, c0, training, **op
 
 def _run_backward(cell, cache, d_outputs, states: dict):
     kind = _kind_of(cache.x) if isinstance(cache, RNNCall) else _NumpyKind()
-    if isinstance(kind, _NumpyKind):
-        d_outputs, states = prepare_backward(cache, d_outputs, states)
-    else:
-        d_outputs, states = _prepare_device_backward(kind, cache, d_outputs, states)
+    d_outputs, states = prepare_backward(cache, d_outputs, states, kind=kind)
     return _backward(cell, kind, cache, d_outputs, states)
 
 
-def simple_rnn_forward(x, kernel, recurrent_kernel, bias, h0=None, *, activation="tanh", lengths=None,
+def simple_rnn_forward(x, kernel, recurrent_kernel, bias, h0=None, *, activation="tanh", lengths=None, mask=None,
                        reverse=False, time_major=False, training=True):
     result, call = _run_forward("simple_rnn", x, kernel, recurrent_kernel, bias, h0, None, training,
-                                activation=activation, recurrent_activation="sigmoid", lengths=lengths,
+                                activation=activation, recurrent_activation="sigmoid", lengths=lengths, mask=mask,
                                 reverse=reverse, time_major=time_major)
     return result["outputs"], result["h_T"], call
 
@@ -373,13 +308,105 @@ def simple_rnn_backward(cache, d_outputs=None, d_h=None, *, input_gradient=True)
 
 
 def lstm_forward(x, kernel, recurrent_kernel, bias, h0=None, c0=None, *, activation="tanh",
-                 recurrent_activation="sigmoid", lengths=None, reverse=False, time_major=False, training=True):
+                 recurrent_activation="sigmoid", lengths=None, mask=None, reverse=False, time_major=False,
+                 training=True):
     result, call = _run_forward("lstm", x, kernel, recurrent_kernel, bias, h0, c0, training, activation=activation,
-                                recurrent_activation=recurrent_activation, lengths=lengths, reverse=reverse,
-                                time_major=time_major)
+                                recurrent_activation=recurrent_activation, lengths=lengths, mask=mask,
+                                reverse=reverse, time_major=time_major)
     return result["outputs"], (result["h_T"], result["c_T"]), call
 
 
 def lstm_backward(cache, d_outputs=None, d_h=None, d_c=None, *, input_gradient=True) -> LSTMGrads:
     grads = LSTMGrads(*_run_backward("lstm", cache, d_outputs, {"d_h": d_h, "d_c": d_c}))
     return grads if input_gradient else grads._replace(x=None)
+
+
+# ---------------------------------------------------------------------------------------------
+# The layers' and optimizers' kernels (csrc/cuda/layer_kernels.h): NumPy arrays are copied to the
+# device and back; device arrays are used in place.
+
+def _floats(kind, *arrays):
+    dtype = np.dtype(kind.dtype(arrays[0]))
+    if dtype.kind != "f" or dtype.itemsize not in (4, 8) or any(np.dtype(kind.dtype(a)) != dtype for a in arrays):
+        raise TypeError(f"the cuda backend's layer kernels take float32 or float64 arrays of one dtype, got "
+                        f"{[str(kind.dtype(a)) for a in arrays]}")
+    return dtype
+
+
+def activate(x, activation):
+    kind = _kind_of(x)
+    dtype = _floats(kind, x)
+    source = kind.on_device(kind.convert(x, dtype))
+    out = kind.empty(kind.shape(x), dtype)
+    _cuda.activate(dtype.name, int(np.prod(kind.shape(x), dtype=np.int64)), kind.ptr(source), kind.ptr(out),
+                   _code(activation), kind.device, kind.stream)
+    return kind.result(out)
+
+
+def matmul(a, b, transpose_a=False, transpose_b=False):
+    kind = _kind_of(a)
+    dtype = _floats(kind, a, b)
+    (M, K), N = (kind.shape(a)[::-1] if transpose_a else kind.shape(a)), kind.shape(b)[0 if transpose_b else 1]
+    da, db = (kind.on_device(kind.convert(v, dtype)) for v in (a, b))
+    out = kind.empty((M, N), dtype)
+    _cuda.matmul(dtype.name, transpose_a, transpose_b, M, N, K, kind.ptr(da), kind.ptr(db), kind.ptr(out),
+                 kind.device, kind.stream)
+    return kind.result(out)
+
+
+def gather_rows(table, ids):
+    kind = _kind_of(table)
+    dtype = _floats(kind, table)
+    host_ids = np.ascontiguousarray(kind.host(ids), np.int64)
+    dim = kind.shape(table)[1]
+    device_ids, device_table = kind.upload(host_ids), kind.on_device(kind.convert(table, dtype))
+    out = kind.empty(host_ids.shape + (dim,), dtype)
+    _cuda.gather_rows(dtype.name, host_ids.size, kind.ptr(device_ids), kind.ptr(device_table), dim, kind.ptr(out),
+                      kind.device, kind.stream)
+    return kind.result(out)
+
+
+def sum_rows_by_id(ids, dy, input_dim):
+    kind = _kind_of(dy)
+    dtype = _floats(kind, dy)
+    host_ids = np.asarray(kind.host(ids)).ravel()
+    rows, where = np.unique(host_ids, return_inverse=True)  # the distinct ids, on the host
+    order = np.argsort(where.ravel(), kind="stable")  # each id's occurrences, in order
+    segments = np.searchsorted(where.ravel()[order], np.arange(rows.size + 1))
+    dim = kind.shape(dy)[-1]
+    device = [kind.upload(np.ascontiguousarray(a, np.int64)) for a in (segments, order)]
+    source = kind.on_device(kind.convert(dy, dtype))
+    values = kind.empty((rows.size, dim), dtype)
+    _cuda.sum_rows(dtype.name, rows.size, kind.ptr(device[0]), kind.ptr(device[1]), kind.ptr(source), dim,
+                   kind.ptr(values), kind.device, kind.stream)
+    return rows, kind.result(values)
+
+
+def _update(name, w, g, slots: dict, values: tuple, rows):
+    """An optimizer step on the device: w and its slots updated in place (NumPy arrays: copied
+    there and back)."""
+    kind = _kind_of(w)
+    dtype = _floats(kind, w, g, *slots.values())
+    arrays = {"w": w, "g": g, **slots}
+    device = {k: kind.on_device(v) for k, v in arrays.items()}
+    device_rows = None if rows is None else kind.upload(np.ascontiguousarray(kind.host(rows), np.int64))
+    shape = kind.shape(w)
+    n = int(np.prod(shape, dtype=np.int64)) if rows is None else int(np.size(kind.host(rows)))
+    dim = 1 if rows is None else int(np.prod(shape[1:], dtype=np.int64))
+    _cuda.optimizer_update(name, dtype.name, n, kind.ptr(device_rows), dim, {k: kind.ptr(v) for k, v in device.items()},
+                           values, kind.device, kind.stream)
+    if isinstance(kind, _NumpyKind):
+        for k in ("w", *slots):
+            device[k].buffer.download(arrays[k])
+
+
+def adam_update(w, g, m, v, c1, c2, alpha, epsilon, rows=None):
+    _update("adam", w, g, {"m": m, "v": v}, (c1, c2, alpha, epsilon), rows)
+
+
+def rmsprop_update(w, g, v, rho, c, lr, epsilon, rows=None):
+    _update("rmsprop", w, g, {"v": v}, (rho, c, lr, epsilon), rows)
+
+
+def momentum_update(w, g, m, momentum, lr, nesterov, rows=None):
+    _update("momentum", w, g, {"m": m}, (momentum, lr, bool(nesterov)), rows)

@@ -15,6 +15,10 @@ from types import ModuleType
 from typing import Optional
 
 BACKENDS = ("cpu", "numpy", "cuda")
+# The kernel table: every backend module defines each of these with fastrnn.ops' signature (less
+# `backend=`); fastrnn.ops calls them through implementation().
+KERNELS = ("simple_rnn_forward", "simple_rnn_backward", "lstm_forward", "lstm_backward", "activate", "matmul",
+           "gather_rows", "sum_rows_by_id", "adam_update", "rmsprop_update", "momentum_update")
 _MODULES = {"cpu": "._cpu", "numpy": ".reference", "cuda": "._cuda_backend"}
 _state = threading.local()  # .name: this thread's override; .saved: overrides to restore on exit
 _lock = threading.Lock()  # guards _default and _changes
@@ -108,12 +112,3 @@ def implementation(name: Optional[str] = None) -> ModuleType:
         return importlib.import_module(_MODULES[name], __package__)
     except ImportError as err:
         raise RuntimeError(f"fastrnn backend {name!r} is not available: {err}") from err
-
-
-def core_runs(*arrays) -> bool:
-    """Whether the C++ core does a layer's or optimizer's work on these arrays: the cpu backend is
-    active, the core is built and every array is float32 or float64 (else the NumPy twin beside
-    the call runs, with the same bits)."""
-    from . import _core  # set by fastrnn/__init__.py once the core has loaded (None if it could not)
-    return _core is not None and get_backend() == "cpu" and all(a.dtype.name in ("float32", "float64")
-                                                                 for a in arrays)

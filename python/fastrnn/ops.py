@@ -1,10 +1,13 @@
-"""fastrnn's functional API: SimpleRNN and LSTM forward and backward, NumPy arrays in and out.
+"""fastrnn's functional API: every kernel, NumPy arrays in and out. The recurrent cells' forward and
+backward (SimpleRNN, LSTM), and the kernels the layers and optimizers run on (matmul, activate,
+gather_rows and sum_rows_by_id for embeddings, the Adam, RMSprop and momentum updates).
 
 Weights use the Keras layout: kernel (D, G*H), recurrent_kernel (H, G*H), bias (G*H,), with
 G = 1 (SimpleRNN) or 4 (LSTM, gates i, f, c, o). x is (B, T, D), or (T, B, D) with
 time_major=True; outputs follow x's layout. Every function takes `backend=` ("cpu", "numpy",
 "cuda"); without it the current backend (fastrnn.set_backend) is used. Backward runs on the
 backend that made the cache unless `backend=` says otherwise (caches are interchangeable).
+`KERNELS` lists the table; fastrnn.backend picks the implementation.
 
 Dtypes: the arrays are promoted together as NumPy would; integers and bools compute in float64,
 float16 is upcast to float32. Results have that dtype.
@@ -13,11 +16,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .backend import implementation
-from .validation import ACTIVATIONS, LSTMGrads, RNNCall, SimpleRNNGrads
+from .backend import KERNELS, implementation
+from .validation import ACTIVATIONS, LSTMGrads, RNNCall, SimpleRNNGrads, check_choice
 
-__all__ = ["simple_rnn_forward", "simple_rnn_backward", "lstm_forward", "lstm_backward", "ACTIVATIONS",
-           "SimpleRNNGrads", "LSTMGrads", "RNNCall"]
+__all__ = list(KERNELS) + ["KERNELS", "ACTIVATIONS", "SimpleRNNGrads", "LSTMGrads", "RNNCall"]
 
 
 def _check_flag(name, value):
@@ -31,7 +33,7 @@ def _backend_of(cache, backend):
     return getattr(cache, "backend", None) or None
 
 
-def simple_rnn_forward(x, kernel, recurrent_kernel, bias, h0=None, *, activation="tanh", lengths=None,
+def simple_rnn_forward(x, kernel, recurrent_kernel, bias, h0=None, *, activation="tanh", lengths=None, mask=None,
                        reverse=False, time_major=False, training=True, backend=None):
     """Run a SimpleRNN, h_t = act(x_t @ kernel + h_{t-1} @ recurrent_kernel + bias), over a batch.
 
@@ -42,6 +44,9 @@ def simple_rnn_forward(x, kernel, recurrent_kernel, bias, h0=None, *, activation
         activation: "tanh" (default), "relu", "sigmoid", "linear" or "hard_sigmoid".
         lengths: (B,) integers in [0, T]: valid steps per (right-padded) sequence. Past its length
             a sequence keeps its state and outputs zeros.
+        mask: (B, T) bools, instead of lengths: the steps each sequence consumes (left or right
+            padding, or holes: Keras masks); at the others the state carries over and the output
+            is zero.
         reverse: consume each sequence from its last valid step to its first; output t is still the
             state after consuming input t.
         training: keep the cache backward needs (False: cache is None).
@@ -56,7 +61,7 @@ def simple_rnn_forward(x, kernel, recurrent_kernel, bias, h0=None, *, activation
         >>> grads = ops.simple_rnn_backward(cache, d_outputs=np.ones_like(out))
     """
     return implementation(backend).simple_rnn_forward(
-        x, kernel, recurrent_kernel, bias, h0, activation=activation, lengths=lengths, reverse=reverse,
+        x, kernel, recurrent_kernel, bias, h0, activation=activation, lengths=lengths, mask=mask, reverse=reverse,
         time_major=time_major, training=training)
 
 
@@ -79,8 +84,8 @@ def simple_rnn_backward(cache, d_outputs=None, d_h=None, *, input_gradient=True,
 
 
 def lstm_forward(x, kernel, recurrent_kernel, bias, h0=None, c0=None, *, activation="tanh",
-                 recurrent_activation="sigmoid", lengths=None, reverse=False, time_major=False, training=True,
-                 backend=None):
+                 recurrent_activation="sigmoid", lengths=None, mask=None, reverse=False, time_major=False,
+                 training=True, backend=None):
     """Run an LSTM (Keras gate order i, f, c, o) over a batch of sequences.
 
     z = x_t @ kernel + h_{t-1} @ recurrent_kernel + bias; i, f, o = ra(z_i), ra(z_f), ra(z_o);
@@ -92,7 +97,7 @@ def lstm_forward(x, kernel, recurrent_kernel, bias, h0=None, c0=None, *, activat
         h0, c0: (B, H) initial states, or None for zeros.
         activation: act, default "tanh". recurrent_activation: ra, default "sigmoid" (also
             "hard_sigmoid", Keras 3's relu6(x + 3) / 6, or any name in ACTIVATIONS).
-        lengths, reverse, time_major, training, backend: as in simple_rnn_forward.
+        lengths, mask, reverse, time_major, training, backend: as in simple_rnn_forward.
 
     Returns:
         outputs, (h_T, c_T), cache.
@@ -103,8 +108,8 @@ def lstm_forward(x, kernel, recurrent_kernel, bias, h0=None, c0=None, *, activat
     """
     return implementation(backend).lstm_forward(
         x, kernel, recurrent_kernel, bias, h0, c0, activation=activation,
-        recurrent_activation=recurrent_activation, lengths=lengths, reverse=reverse, time_major=time_major,
-        training=training)
+        recurrent_activation=recurrent_activation, lengths=lengths, mask=mask, reverse=reverse,
+        time_major=time_major, training=training)
 
 
 def lstm_backward(cache, d_outputs=None, d_h=None, d_c=None, *, input_gradient=True, backend=None) -> LSTMGrads:
@@ -121,3 +126,81 @@ def lstm_backward(cache, d_outputs=None, d_h=None, d_c=None, *, input_gradient=T
     _check_flag("input_gradient", input_gradient)
     return implementation(_backend_of(cache, backend)).lstm_backward(cache, d_outputs, d_h, d_c,
                                                                      input_gradient=input_gradient)
+
+
+# --- the layers' and optimizers' kernels --------------------------------------------------------
+
+def activate(x, activation, *, backend=None):
+    """activation(x) element-wise, one of ACTIVATIONS, with the recurrent kernels' own code.
+
+    Example:
+        >>> ops.activate(np.array([0.0, 20.0]), "tanh")
+        array([0., 1.])
+    """
+    check_choice("activation", activation)
+    return implementation(backend).activate(x, activation)
+
+
+def matmul(a, b, transpose_a=False, transpose_b=False, *, backend=None):
+    """op(a) @ op(b) for 2-D arrays, op transposing where asked (on the cpu backend, on fastrnn's
+    threads: NumPy's BLAS threads keep spinning after a product and slowed the kernels 2x in fit).
+
+    Example:
+        >>> ops.matmul(x, kernel).shape == (x.shape[0], kernel.shape[1])
+        True
+    """
+    a, b = np.asarray(a), np.asarray(b)
+    if a.ndim != 2 or b.ndim != 2:
+        raise ValueError(f"arguments 'a' and 'b' must be 2-D, got shapes {a.shape} and {b.shape}")
+    if (a.shape[0] if transpose_a else a.shape[1]) != (b.shape[1] if transpose_b else b.shape[0]):
+        raise ValueError(f"arguments 'a' {a.shape} and 'b' {b.shape} do not multiply (transpose_a={transpose_a}, "
+                         f"transpose_b={transpose_b})")
+    return implementation(backend).matmul(a, b, transpose_a, transpose_b)
+
+
+def gather_rows(table, ids, *, backend=None):
+    """table[ids]: the rows of a (input_dim, dim) table at integer ids in [0, input_dim), any shape.
+
+    Example:
+        >>> ops.gather_rows(np.eye(3), np.array([[2, 0]])).shape
+        (1, 2, 3)
+    """
+    return implementation(backend).gather_rows(table, ids)
+
+
+def sum_rows_by_id(ids, dy, input_dim, *, backend=None):
+    """An embedding's sparse gradient: (rows, values), rows (m,) the distinct ids ascending,
+    values (m, dim) the sum of dy's rows where each occurs, added in the order they occur.
+
+    Args:
+        ids: integer ids in [0, input_dim), any shape. dy: ids' shape + (dim,).
+
+    Example:
+        >>> rows, values = ops.sum_rows_by_id(np.array([3, 1, 3]), np.ones((3, 2)), 5)
+        >>> rows, values[0]
+        (array([1, 3]), array([1., 1.]))
+    """
+    return implementation(backend).sum_rows_by_id(ids, dy, input_dim)
+
+
+def adam_update(w, g, m, v, c1, c2, alpha, epsilon, rows=None, *, backend=None):
+    """One Adam step in place: m += c1 (g - m); v += c2 (g^2 - v); w -= alpha m / (sqrt(v) + epsilon).
+
+    Args:
+        w, m, v: the weight and its slots, updated in place. g: the gradient, w's shape, or with
+            rows, the rows' (a table's sparse gradient). c1, c2: 1 - beta_1, 1 - beta_2. alpha:
+            the step size with the bias corrections in it. rows: distinct row indices of w, or None.
+    """
+    return implementation(backend).adam_update(w, g, m, v, c1, c2, alpha, epsilon, rows)
+
+
+def rmsprop_update(w, g, v, rho, c, lr, epsilon, rows=None, *, backend=None):
+    """One RMSprop step in place: v = rho v + c g^2 (c = 1 - rho); w -= lr g / sqrt(v + epsilon).
+    rows as in adam_update."""
+    return implementation(backend).rmsprop_update(w, g, v, rho, c, lr, epsilon, rows)
+
+
+def momentum_update(w, g, m, momentum, lr, nesterov, rows=None, *, backend=None):
+    """One SGD-with-momentum step in place: m = momentum m - lr g; w += m (Nesterov: w +=
+    momentum m - lr g). rows as in adam_update."""
+    return implementation(backend).momentum_update(w, g, m, momentum, lr, nesterov, rows)

@@ -5,8 +5,8 @@ Sparse gradients (IndexedRows from Embedding) update only the rows they name, sl
 momentum, RMSprop's and Adam's moments of untouched rows are left as they are (the "lazy"
 variant, like LazyAdam or torch's SparseAdam) so a step costs O(rows touched), not O(table).
 
-On the cpu backend the steps run in fastrnn's C++ core, one pass over each weight (and a table's
-rows in place); the NumPy `_step` of each optimizer is their twin, with the same bits.
+The steps are fastrnn.ops kernels (adam_update, ...): on the cpu backend one pass of the C++ core
+over each weight (a table's rows in place), with the bits of their NumPy twins.
 """
 from __future__ import annotations
 
@@ -14,27 +14,13 @@ import math
 
 import numpy as np
 
-from . import _core
-from .backend import core_runs
+from . import ops
 from .layers.base import IndexedRows
 
 
-def _in_core(w, g, slots, rows) -> bool:
-    """Whether a step can run in the C++ core (one pass, the bits of the NumPy `_step` it replaces):
-    on the cpu backend, for a writable C-ordered float weight with slots like it and a gradient of
-    its dtype, shaped like it or, with rows, like those rows of it (a table's sparse gradient)."""
-    if not core_runs(w):
-        return False
-    if not (w.flags.writeable and w.flags.c_contiguous and g.dtype == w.dtype and g.flags.c_contiguous):
-        return False
-    if any(s.dtype != w.dtype or s.shape != w.shape or not s.flags.c_contiguous for s in slots.values()):
-        return False
-    return g.shape == w.shape if rows is None else w.ndim >= 1 and g.shape == rows.shape + w.shape[1:]
-
-
 class Optimizer:
-    """Base optimizer: clipping, sparse dispatch, slot storage; subclasses write `_step` (NumPy)
-    and may write `_core_step` (the same step by the C++ core).
+    """Base optimizer: clipping, sparse gradients, slot storage; subclasses write `_update`, one
+    step of a weight (or of its rows `rows`) through a fastrnn.ops kernel.
 
     Args:
         learning_rate: step size.
@@ -65,18 +51,9 @@ class Optimizer:
             if slots is None:
                 slots = self._slots[id(w)] = {k: np.zeros_like(w) for k in self.slot_names}
             if isinstance(g, IndexedRows):
-                rows, values = np.asarray(g.indices, np.int64), g.values.astype(w.dtype, copy=False)
-                if _in_core(w, values, slots, rows) and self._core_step(w, values, slots, rows):
-                    continue
-                w_rows, slot_rows = w[rows], {k: s[rows] for k, s in slots.items()}
-                self._step(w_rows, values, slot_rows)
-                w[rows] = w_rows
-                for k, s in slots.items():
-                    s[rows] = slot_rows[k]
+                self._update(w, g.values.astype(w.dtype, copy=False), slots, np.asarray(g.indices, np.int64))
             else:
-                g = np.asarray(g, w.dtype)
-                if not (_in_core(w, g, slots, None) and self._core_step(w, g, slots, None)):
-                    self._step(w, g, slots)
+                self._update(w, np.asarray(g, w.dtype), slots, None)
 
     def _clip(self, grads):
         values = [g.values if isinstance(g, IndexedRows) else g for g in grads]
@@ -89,13 +66,9 @@ class Optimizer:
             values = [v * min(1.0, self.global_clipnorm / (total + 1e-12)) for v in values]
         return [IndexedRows(g.indices, v) if isinstance(g, IndexedRows) else v for g, v in zip(grads, values)]
 
-    def _step(self, w, g, slots):
+    def _update(self, w, g, slots, rows):
+        """One step of w (in place), or of its rows `rows` when g holds those rows' gradient."""
         raise NotImplementedError
-
-    def _core_step(self, w, g, slots, rows) -> bool:
-        """The step by the C++ core, in place (of the rows `rows` of w and its slots, with g their
-        gradients, when rows is not None); False where the core has none."""
-        return False
 
     # state and config
     def get_slots(self, weights) -> list:
@@ -135,20 +108,13 @@ class SGD(Optimizer):
         self.momentum, self.nesterov = float(momentum), bool(nesterov)
         self.slot_names = ("momentum",) if self.momentum else ()
 
-    def _step(self, w, g, slots):
-        if not self.momentum:
+    def _update(self, w, g, slots, rows):
+        if self.momentum:
+            return ops.momentum_update(w, g, slots["momentum"], self.momentum, self.learning_rate, self.nesterov, rows)
+        if rows is None:
             w -= self.learning_rate * g
-            return
-        m = slots["momentum"]
-        m *= self.momentum
-        m -= self.learning_rate * g
-        w += self.momentum * m - self.learning_rate * g if self.nesterov else m
-
-    def _core_step(self, w, g, slots, rows):
-        if not self.momentum:
-            return False
-        _core.momentum_update(w, g, slots["momentum"], self.momentum, self.learning_rate, self.nesterov, rows)
-        return True
+        else:
+            w[rows] -= self.learning_rate * g
 
     def get_config(self):
         return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
@@ -170,15 +136,8 @@ class RMSprop(Optimizer):
         super().__init__(learning_rate, **kwargs)
         self.rho, self.epsilon = float(rho), float(epsilon)
 
-    def _step(self, w, g, slots):
-        v = slots["velocity"]
-        v *= self.rho
-        v += (1 - self.rho) * g * g
-        w -= self.learning_rate * g / np.sqrt(v + self.epsilon)
-
-    def _core_step(self, w, g, slots, rows):
-        _core.rmsprop_update(w, g, slots["velocity"], self.rho, 1 - self.rho, self.learning_rate, self.epsilon, rows)
-        return True
+    def _update(self, w, g, slots, rows):
+        ops.rmsprop_update(w, g, slots["velocity"], self.rho, 1 - self.rho, self.learning_rate, self.epsilon, rows)
 
     def get_config(self):
         return {**super().get_config(), "rho": self.rho, "epsilon": self.epsilon}
@@ -205,16 +164,9 @@ class Adam(Optimizer):
         t = self.iterations
         return self.learning_rate * math.sqrt(1 - self.beta_2 ** t) / (1 - self.beta_1 ** t)
 
-    def _step(self, w, g, slots):
-        m, v = slots["m"], slots["v"]
-        m += (1 - self.beta_1) * (g - m)
-        v += (1 - self.beta_2) * (g * g - v)
-        w -= self._alpha() * m / (np.sqrt(v) + self.epsilon)
-
-    def _core_step(self, w, g, slots, rows):
-        _core.adam_update(w, g, slots["m"], slots["v"], 1 - self.beta_1, 1 - self.beta_2, self._alpha(), self.epsilon,
-                          rows)
-        return True
+    def _update(self, w, g, slots, rows):
+        ops.adam_update(w, g, slots["m"], slots["v"], 1 - self.beta_1, 1 - self.beta_2, self._alpha(), self.epsilon,
+                        rows)
 
     def get_config(self):
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}

@@ -1,39 +1,42 @@
-"""The pure-NumPy twin of every fastrnn kernel: the specification, the test oracle, and the
-"numpy" backend.
+"""The pure-NumPy twin of every fastrnn kernel, under the kernel's own name: the specification,
+the test oracle, and the "numpy" backend.
 
-Same signatures and results as fastrnn.ops. Written for clarity over speed: one step at a time,
-vectorised over the batch. Never imports the C++ core.
+Same signatures and results as fastrnn.ops. Written for clarity over speed: the recurrences one
+step at a time, vectorised over the batch, with each cell's math in a function of its own and
+one time loop shared by the cells (which positions each sequence reads at each step: RNNCall).
+Never imports the C++ core.
 
     h_t = act(x_t @ kernel + h_{t-1} @ recurrent_kernel + bias)                 (SimpleRNN)
     z = x_t @ kernel + h_{t-1} @ recurrent_kernel + bias = [z_i|z_f|z_c|z_o]   (LSTM)
     i, f, o = ra(z_i), ra(z_f), ra(z_o); g = act(z_c); c_t = f c_{t-1} + i g; h_t = o act(c_t)
-
-With `lengths`, steps past a sequence's length leave its state unchanged and output zeros;
-`reverse` consumes each sequence from its last valid step to its first, outputs staying aligned
-with the input positions.
 """
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 
 from .validation import GATES, LSTMGrads, RNNCall, SimpleRNNGrads, prepare_backward, prepare_forward
 
 
-def activate(z: np.ndarray, name: str) -> np.ndarray:
-    """The activation `name` applied element-wise."""
-    if name == "tanh":
+# --- element-wise -----------------------------------------------------------------------------
+
+def activate(x, activation):
+    """activation(x) element-wise (NumPy twin of fastrnn.ops.activate)."""
+    z = np.asarray(x)
+    if activation == "tanh":
         return np.tanh(z)
-    if name == "relu":
+    if activation == "relu":
         return np.maximum(z, 0)
-    if name == "sigmoid":
+    if activation == "sigmoid":
         with np.errstate(over="ignore"):
             return 1 / (1 + np.exp(-z))
-    if name == "hard_sigmoid":  # Keras 3: relu6(x + 3) / 6
+    if activation == "hard_sigmoid":  # Keras 3: relu6(x + 3) / 6
         return np.clip(z + 3, 0, 6) / 6
-    return z  # linear
+    return z.copy()  # linear
 
 
-def times_derivative(grad: np.ndarray, y: np.ndarray, name: str) -> np.ndarray:
+def _times_derivative(grad, y, name):
     """grad * act'(z), with the derivative written in terms of y = act(z)."""
     if name == "tanh":
         return grad * (1 - y * y)
@@ -46,6 +49,28 @@ def times_derivative(grad: np.ndarray, y: np.ndarray, name: str) -> np.ndarray:
     return grad
 
 
+# --- the time loop both cells share ---------------------------------------------------------
+
+def _schedule(call: RNNCall):
+    """(positions, active), both (T, B): the position sequence b reads at step s (once it has
+    ended, one of its padding positions, where its output is zero), and whether it still runs."""
+    T, B = call.steps_batch
+    s = np.arange(T)[:, None]
+    lengths = np.full(B, T) if call.lengths is None else call.lengths.astype(np.int64)
+    active = s < lengths
+    if call.order is not None:
+        return call.order.T.astype(np.int64), active
+    starts = np.zeros(B, np.int64) if call.starts is None else call.starts.astype(np.int64)
+    running = starts + (lengths - 1 - s if call.reverse else s)
+    padding = np.where(s - lengths < starts, s - lengths, s)
+    return np.where(active, running, padding), active
+
+
+def _rows(a: np.ndarray) -> np.ndarray:
+    """A (batch, time, width) array in either layout as (positions, width), sizes of zero included."""
+    return a.reshape(a.shape[0] * a.shape[1], a.shape[2])
+
+
 def _time_major(a: np.ndarray, call: RNNCall) -> np.ndarray:
     """A (T, B, ...) view of a sequence array in the call's layout."""
     return a if call.time_major else a.swapaxes(0, 1)
@@ -55,153 +80,207 @@ def _from_time_major(a: np.ndarray, call: RNNCall) -> np.ndarray:
     return np.ascontiguousarray(a if call.time_major else a.swapaxes(0, 1))
 
 
-def _step_positions(call: RNNCall, s: int):
-    """For step s: which sequences are still running, and the position each one reads.
-
-    A finished sequence gets position s, which is past its length (where its output is zero).
-    """
-    T, B = call.steps_batch
-    lengths = np.full(B, T) if call.lengths is None else call.lengths.astype(np.int64)
-    active = s < lengths
-    positions = lengths - 1 - s if call.reverse else np.full(B, s)
-    return active, np.where(active, positions, s)
-
-
-def _previous_states(call: RNNCall, states_tm: np.ndarray, initial: np.ndarray) -> np.ndarray:
-    """(T, B, H): the state each position consumed (zero past a sequence's length)."""
-    T, B = call.steps_batch
-    previous = np.zeros_like(states_tm)
-    batch = np.arange(B)
-    for s in range(T):
-        active, positions = _step_positions(call, s)
-        if s == 0:
-            before = initial
-        else:
-            _, last = _step_positions(call, s - 1)
-            before = states_tm[last, batch]
-        previous[positions[active], batch[active]] = before[active]
-    return previous
-
-
-def _rows(a: np.ndarray) -> np.ndarray:
-    """A (batch, time, width) array in either layout as (positions, width), sizes of zero included."""
-    return a.reshape(a.shape[0] * a.shape[1], a.shape[2])
-
-
-def _forward(call: RNNCall, training: bool):
-    """Run the recurrence; fills call.outputs/gates/cells when training. Returns outputs, h, c."""
+def _forward(call: RNNCall, cell, states, training: bool):
+    """Runs `cell(z, states, call) -> (h, states, cache rows)` over the schedule. Returns the
+    outputs (x's layout), the final states, and the per-position cache rows (T, B, *) stacked."""
     T, B = call.steps_batch
     H, G = call.units, GATES[call.cell]
-    dtype = call.x.dtype
     projection = _time_major((_rows(call.x) @ call.kernel).reshape(call.sequence_shape(G * H)), call)
-    outputs = np.zeros((T, B, H), dtype)
-    gates = np.zeros((T, B, G * H), dtype)
-    cells = np.zeros((T, B, H), dtype)
-    h = call.h0.copy()
-    c = None if call.c0 is None else call.c0.copy()
+    outputs = np.zeros((T, B, H), call.x.dtype)
+    caches = None
+    positions, active = _schedule(call)
     batch = np.arange(B)
     for s in range(T):
-        active, positions = _step_positions(call, s)
-        z = projection[positions, batch] + h @ call.recurrent_kernel + call.bias
-        if call.cell == "simple_rnn":
-            h_new = activate(z, call.activation)
-        else:
-            ra = call.recurrent_activation
-            i, f, g, o = (activate(z[:, k * H:(k + 1) * H], ra if k != 2 else call.activation) for k in range(4))
-            c_new = f * c + i * g
-            h_new = o * activate(c_new, call.activation)
-            gates[positions[active], batch[active]] = np.concatenate([i, f, g, o], axis=1)[active]
-            cells[positions[active], batch[active]] = c_new[active]
-            c = np.where(active[:, None], c_new, c)
-        h = np.where(active[:, None], h_new, h)
-        outputs[positions[active], batch[active]] = h_new[active]
-    outputs = _from_time_major(outputs, call)
+        p, run = positions[s], active[s]
+        z = projection[p, batch] + states[0] @ call.recurrent_kernel + call.bias
+        h, new_states, rows = cell(z, states, call)
+        states = [np.where(run[:, None], n, old) for n, old in zip(new_states, states)]
+        outputs[p[run], batch[run]] = h[run]
+        if training and rows:
+            caches = caches or [np.zeros((T, B, r.shape[1]), r.dtype) for r in rows]
+            for cache, r in zip(caches, rows):
+                cache[p[run], batch[run]] = r[run]
     if training:
-        call.backend = "numpy"
-        call.outputs = outputs.copy()
-        if call.cell == "lstm":
-            call.gates, call.cells = _from_time_major(gates, call), _from_time_major(cells, call)
-    return outputs, h, c
+        call.backend, call.outputs = "numpy", _from_time_major(outputs, call)
+    return _from_time_major(outputs, call), states, caches
 
 
-def _weight_gradients(call: RNNCall, dz_tm: np.ndarray, h_prev_tm: np.ndarray):
-    """dx, dkernel, drecurrent_kernel, dbias from dz at all positions at once."""
-    dz = _rows(_from_time_major(dz_tm, call))
-    x = _rows(call.x)
-    h_prev = _rows(_from_time_major(h_prev_tm, call))
-    dx = (dz @ call.kernel.T).reshape(call.x.shape)
-    return dx, x.T @ dz, h_prev.T @ dz, dz.sum(axis=0)
+def _previous(call: RNNCall, per_position: np.ndarray, initial: np.ndarray) -> np.ndarray:
+    """(T, B, W): for every position, the row of per_position (T, B, W) its step followed (the
+    initial value for a sequence's first step; zero at padding positions)."""
+    T, B = call.steps_batch
+    positions, active = _schedule(call)
+    batch = np.arange(B)
+    out = np.zeros_like(per_position)
+    for s in range(T):
+        p, run = positions[s], active[s]
+        before = initial if s == 0 else per_position[positions[s - 1], batch]
+        out[p[run], batch[run]] = before[run]
+    return out
 
 
-def _backward(call: RNNCall, d_outputs, d_h, d_c):
+def _backward(call: RNNCall, cell_backward, d_outputs, carries):
+    """Backward through _forward: `cell_backward(dh, carries, s, p, call) -> (dz, carries)` at
+    each step, last to first; the weight gradients from dz at every position. Returns dx, the
+    carried gradients into the initial states, dkernel, drecurrent_kernel, dbias."""
     T, B = call.steps_batch
     H, G = call.units, GATES[call.cell]
-    dtype = call.x.dtype
-    outputs = _time_major(call.outputs, call)
     d_out = None if d_outputs is None else _time_major(d_outputs, call)
-    if call.cell == "lstm":
-        gates, cells = call.lstm_caches(time_major=True)
-        c_prev_all = _previous_states(call, cells, call.c0)
-    carry_h = np.zeros((B, H), dtype) if d_h is None else d_h.copy()
-    carry_c = np.zeros((B, H), dtype) if d_c is None else d_c.copy()
-    dz = np.zeros((T, B, G * H), dtype)
+    dz = np.zeros((T, B, G * H), call.x.dtype)
+    positions, active = _schedule(call)
     batch = np.arange(B)
     for s in reversed(range(T)):
-        active, positions = _step_positions(call, s)
-        rows = (positions[active], batch[active])
-        dh = carry_h[active] + (0 if d_out is None else d_out[rows])
-        if call.cell == "simple_rnn":
-            dz_step = times_derivative(dh, outputs[rows], call.activation)
-        else:
-            i, f, g, o = (gates[rows][:, k * H:(k + 1) * H] for k in range(4))
-            cell_act = activate(cells[rows], call.activation)
-            d_o = dh * cell_act
-            dc = carry_c[active] + times_derivative(dh * o, cell_act, call.activation)
-            ra = call.recurrent_activation
-            dz_step = np.concatenate([
-                times_derivative(dc * g, i, ra),
-                times_derivative(dc * c_prev_all[rows], f, ra),
-                times_derivative(dc * i, g, call.activation),
-                times_derivative(d_o, o, ra),
-            ], axis=1)
-            carry_c[active] = dc * f
-        dz[rows] = dz_step
-        full = np.zeros((B, G * H), dtype)
-        full[active] = dz_step
-        carry_h[active] = (full @ call.recurrent_kernel.T)[active]
-    h_prev = _previous_states(call, outputs, call.h0)
-    dx, dkernel, drecurrent, dbias = _weight_gradients(call, dz, h_prev)
-    return dx, carry_h, carry_c, dkernel, drecurrent, dbias
+        p, run = positions[s], active[s]
+        dh = carries[0] + (0 if d_out is None else d_out[p, batch])
+        dz_step, new_carries = cell_backward(dh, carries, p, call)
+        dz_step = dz_step * run[:, None]
+        dz[p, batch] = dz_step
+        new_carries[0] = dz_step @ call.recurrent_kernel.T
+        carries = [np.where(run[:, None], n, old) for n, old in zip(new_carries, carries)]
+    h_prev = _previous(call, _time_major(call.outputs, call), call.h0)
+    dz_rows, h_rows = _rows(_from_time_major(dz, call)), _rows(_from_time_major(h_prev, call))
+    dx = (dz_rows @ call.kernel.T).reshape(call.x.shape)
+    return dx, carries, _rows(call.x).T @ dz_rows, h_rows.T @ dz_rows, dz_rows.sum(axis=0)
 
 
-def simple_rnn_forward(x, kernel, recurrent_kernel, bias, h0=None, *, activation="tanh", lengths=None,
+# --- SimpleRNN ------------------------------------------------------------------------------
+
+def _simple_rnn_cell(z, states, call):
+    h = activate(z, call.activation)
+    return h, [h], []
+
+
+def _simple_rnn_cell_backward(dh, carries, positions, call):
+    outputs = _time_major(call.outputs, call)
+    y = outputs[positions, np.arange(len(positions))]
+    return _times_derivative(dh, y, call.activation), [None]
+
+
+def simple_rnn_forward(x, kernel, recurrent_kernel, bias, h0=None, *, activation="tanh", lengths=None, mask=None,
                        reverse=False, time_major=False, training=True):
     """SimpleRNN over a batch of sequences (NumPy twin of fastrnn.ops.simple_rnn_forward)."""
     call = prepare_forward("simple_rnn", x, kernel, recurrent_kernel, bias, h0, None, activation=activation,
-                           recurrent_activation="sigmoid", lengths=lengths, reverse=reverse, time_major=time_major)
-    outputs, h, _ = _forward(call, training)
+                           recurrent_activation="sigmoid", lengths=lengths, mask=mask, reverse=reverse,
+                           time_major=time_major)
+    outputs, (h,), _ = _forward(call, _simple_rnn_cell, [call.h0.copy()], training)
     return outputs, h, call if training else None
 
 
 def simple_rnn_backward(cache, d_outputs=None, d_h=None, *, input_gradient=True) -> SimpleRNNGrads:
     """Gradients of a SimpleRNN call (NumPy twin of fastrnn.ops.simple_rnn_backward)."""
     d_outputs, states = prepare_backward(cache, d_outputs, {"d_h": d_h})
-    dx, dh0, _, dkernel, drecurrent, dbias = _backward(cache, d_outputs, states["d_h"], None)
+    B, H = cache.steps_batch[1], cache.units
+    carry = np.zeros((B, H), cache.x.dtype) if states["d_h"] is None else states["d_h"].copy()
+    dx, (dh0,), dkernel, drecurrent, dbias = _backward(cache, _simple_rnn_cell_backward, d_outputs, [carry])
     return SimpleRNNGrads(dx if input_gradient else None, dh0, dkernel, drecurrent, dbias)
 
 
+# --- LSTM -----------------------------------------------------------------------------------
+
+def _lstm_cell(z, states, call):
+    H = call.units
+    ra = call.recurrent_activation
+    i, f, g, o = (activate(z[:, k * H:(k + 1) * H], ra if k != 2 else call.activation) for k in range(4))
+    c = f * states[1] + i * g
+    h = o * activate(c, call.activation)
+    return h, [h, c], [np.concatenate([i, f, g, o], axis=1), c]
+
+
+def _lstm_cell_backward(dh, carries, positions, call, previous_cells):
+    H, act, ra = call.units, call.activation, call.recurrent_activation
+    batch = np.arange(len(positions))
+    gates, cells = call.gates[positions, batch], call.cells[positions, batch]
+    c_prev = previous_cells[positions, batch]
+    i, f, g, o = (gates[:, k * H:(k + 1) * H] for k in range(4))
+    cell_act = activate(cells, act)
+    dc = carries[1] + _times_derivative(dh * o, cell_act, act)
+    dz = np.concatenate([_times_derivative(dc * g, i, ra), _times_derivative(dc * c_prev, f, ra),
+                         _times_derivative(dc * i, g, act), _times_derivative(dh * cell_act, o, ra)], axis=1)
+    return dz, [None, dc * f]
+
+
 def lstm_forward(x, kernel, recurrent_kernel, bias, h0=None, c0=None, *, activation="tanh",
-                 recurrent_activation="sigmoid", lengths=None, reverse=False, time_major=False, training=True):
+                 recurrent_activation="sigmoid", lengths=None, mask=None, reverse=False, time_major=False,
+                 training=True):
     """LSTM over a batch of sequences (NumPy twin of fastrnn.ops.lstm_forward)."""
     call = prepare_forward("lstm", x, kernel, recurrent_kernel, bias, h0, c0, activation=activation,
-                           recurrent_activation=recurrent_activation, lengths=lengths, reverse=reverse,
+                           recurrent_activation=recurrent_activation, lengths=lengths, mask=mask, reverse=reverse,
                            time_major=time_major)
-    outputs, h, c = _forward(call, training)
+    outputs, (h, c), caches = _forward(call, _lstm_cell, [call.h0.copy(), call.c0.copy()], training)
+    if training:
+        T, B = call.steps_batch
+        call.gates, call.cells = caches or [np.zeros((T, B, w), call.x.dtype) for w in (4 * call.units, call.units)]
     return outputs, (h, c), call if training else None
 
 
 def lstm_backward(cache, d_outputs=None, d_h=None, d_c=None, *, input_gradient=True) -> LSTMGrads:
     """Gradients of an LSTM call (NumPy twin of fastrnn.ops.lstm_backward)."""
     d_outputs, states = prepare_backward(cache, d_outputs, {"d_h": d_h, "d_c": d_c})
-    dx, dh0, dc0, dkernel, drecurrent, dbias = _backward(cache, d_outputs, states["d_h"], states["d_c"])
+    B, H = cache.steps_batch[1], cache.units
+    carries = [np.zeros((B, H), cache.x.dtype) if states[k] is None else states[k].copy() for k in ("d_h", "d_c")]
+    cell = functools.partial(_lstm_cell_backward, previous_cells=_previous(cache, cache.cells, cache.c0))
+    dx, (dh0, dc0), dkernel, drecurrent, dbias = _backward(cache, cell, d_outputs, carries)
     return LSTMGrads(dx if input_gradient else None, dh0, dc0, dkernel, drecurrent, dbias)
+
+
+# --- the layers' other kernels --------------------------------------------------------------
+
+def matmul(a, b, transpose_a=False, transpose_b=False):
+    """op(a) @ op(b) for 2-D arrays, op transposing where asked (twin of fastrnn.ops.matmul)."""
+    return (a.T if transpose_a else a) @ (b.T if transpose_b else b)
+
+
+def gather_rows(table, ids):
+    """table[ids]: rows of a (input_dim, dim) table at integer ids of any shape (twin of ops.gather_rows)."""
+    return table[ids]
+
+
+def sum_rows_by_id(ids, dy, input_dim):
+    """(rows, values): the distinct ids ascending, and per id the sum of its dy rows in the order
+    they occur (twin of fastrnn.ops.sum_rows_by_id)."""
+    dim = dy.shape[-1]
+    rows, where = np.unique(np.asarray(ids).ravel(), return_inverse=True)
+    values = np.zeros((rows.size, dim), dy.dtype)
+    np.add.at(values, where.ravel(), dy.reshape(-1, dim))
+    return rows, values
+
+
+def _update_rows(step, w, arrays, rows):
+    """step(w, *arrays) on all of w, or on its rows `rows` (a table's sparse gradient), in place."""
+    g, *slots = arrays
+    if rows is None:
+        return step(w, g, *slots)
+    w_rows, slot_rows = w[rows], [s[rows] for s in slots]
+    step(w_rows, g, *slot_rows)
+    w[rows] = w_rows
+    for s, r in zip(slots, slot_rows):
+        s[rows] = r
+
+
+def adam_update(w, g, m, v, c1, c2, alpha, epsilon, rows=None):
+    """In place: m += c1 (g - m); v += c2 (g^2 - v); w -= alpha m / (sqrt(v) + epsilon), on w's
+    rows `rows` (g then holds those rows) if given (twin of fastrnn.ops.adam_update)."""
+    def step(w, g, m, v):
+        m += c1 * (g - m)
+        v += c2 * (g * g - v)
+        w -= alpha * m / (np.sqrt(v) + epsilon)
+    _update_rows(step, w, (g, m, v), rows)
+
+
+def rmsprop_update(w, g, v, rho, c, lr, epsilon, rows=None):
+    """In place: v = rho v + c g^2; w -= lr g / sqrt(v + epsilon) (twin of fastrnn.ops.rmsprop_update)."""
+    def step(w, g, v):
+        v *= rho
+        v += c * g * g
+        w -= lr * g / np.sqrt(v + epsilon)
+    _update_rows(step, w, (g, v), rows)
+
+
+def momentum_update(w, g, m, momentum, lr, nesterov, rows=None):
+    """In place: m = momentum m - lr g; w += m, or Nesterov's momentum m - lr g (twin of
+    fastrnn.ops.momentum_update)."""
+    def step(w, g, m):
+        m *= momentum
+        m -= lr * g
+        w += momentum * m - lr * g if nesterov else m
+    _update_rows(step, w, (g, m), rows)

@@ -1,9 +1,11 @@
-"""Argument checks and normalisation shared by every backend of fastrnn.ops.
+"""Argument checks and normalisation shared by every backend of fastrnn.ops: the one place that
+checks a call.
 
-Each public kernel call goes through `prepare_forward` or `prepare_backward` first, so bad input
-raises a ValueError or TypeError that names the argument and the expected shape before any work
-is done, and every backend receives C-contiguous float32/float64 arrays of one dtype.
-This module does no arithmetic on the data.
+Each recurrent kernel call goes through `prepare_forward` or `prepare_backward` first, so bad
+input raises a ValueError or TypeError that names the argument and the expected shape before any
+work is done, and every backend receives C-contiguous float32/float64 arrays of one dtype. The
+arrays may live elsewhere (the cuda backend's device arrays): an `ArrayKind` says how to read
+their shape and dtype and convert them; the checks are the same. No arithmetic on the data here.
 """
 from __future__ import annotations
 
@@ -41,11 +43,19 @@ class LSTMGrads(NamedTuple):
 class RNNCall:
     """One forward call's normalised arguments; also the cache that backward reads.
 
+    Which positions each sequence consumes, and in which order (the same on every backend):
+    - no lengths, starts or order: every position, first to last (last to first with reverse);
+    - lengths (B,) and starts (B,) (None: all 0): positions [start, start + length), in order or
+      reversed; the other positions are padding;
+    - order (B, T) (from a mask with holes): sequence b consumes order[b, :lengths[b]] in turn,
+      order[b, lengths[b]:] are its padding positions, order_steps[b, p] is the step at which it
+      reads position p (the inverse permutation). reverse is already applied.
+    Padding positions output zero and leave the state as it was.
+
     outputs, gates and cells are filled in by the backend for training calls: outputs is a
-    private copy (the caller may modify the array it received), gates (LSTM) holds the activated
-    i, f, g, o per position and cells the cell state per position, both in x's layout, or
-    (T, B, *) when caches_time_major (the cpu backend's: its backward reads them step by step).
-    Use lstm_caches() to read them in a given layout.
+    private copy (the caller may modify the array it received) in x's layout; gates (LSTM: the
+    activated i, f, g, o) and cells (c_t) are (T, B, 4H) and (T, B, H), time-major whatever x's
+    layout, on every backend (backward reads them step by step).
     """
 
     cell: str
@@ -56,6 +66,9 @@ class RNNCall:
     h0: np.ndarray
     c0: Optional[np.ndarray]
     lengths: Optional[np.ndarray]
+    starts: Optional[np.ndarray]
+    order: Optional[np.ndarray]
+    order_steps: Optional[np.ndarray]
     activation: str
     recurrent_activation: str
     reverse: bool
@@ -64,15 +77,6 @@ class RNNCall:
     outputs: Optional[np.ndarray] = None
     gates: Optional[np.ndarray] = None
     cells: Optional[np.ndarray] = None
-    caches_time_major: bool = False
-
-    def lstm_caches(self, time_major: bool) -> tuple:
-        """(gates, cells) as (T, B, *) views when time_major, else in x's layout."""
-        stored = self.caches_time_major or self.time_major
-        wanted = time_major or self.time_major
-        if stored == wanted:
-            return self.gates, self.cells
-        return self.gates.swapaxes(0, 1), self.cells.swapaxes(0, 1)
 
     @property
     def units(self) -> int:
@@ -85,21 +89,45 @@ class RNNCall:
 
     def sequence_shape(self, width: int) -> tuple:
         """Shape of a (batch, time, width) array in this call's layout."""
-        return self.x.shape[:2] + (width,)
+        return tuple(self.x.shape[:2]) + (width,)
 
 
-def _as_numeric(name: str, value) -> np.ndarray:
-    arr = np.asarray(value)
-    if arr.dtype.kind not in "biuf":
-        raise TypeError(f"argument '{name}' must be a real numeric array, got dtype {arr.dtype}")
-    if arr.dtype.kind == "f" and arr.dtype.itemsize > 8:
-        raise TypeError(f"argument '{name}' has dtype {arr.dtype}; fastrnn computes in float32 or float64")
-    return arr
+class ArrayKind:
+    """How validation reads and converts the arrays of a call: NumPy's (host memory). A backend
+    whose arrays live elsewhere passes its own with the same methods."""
+
+    def accepts(self, value) -> bool:
+        return True
+
+    def dtype(self, value) -> np.dtype:
+        return np.asarray(value).dtype
+
+    def shape(self, value) -> tuple:
+        return np.shape(value)
+
+    def convert(self, value, dtype):
+        return np.ascontiguousarray(value, dtype=dtype)
+
+    def zeros(self, shape, dtype):
+        return np.zeros(shape, dtype)
+
+    def host(self, value) -> np.ndarray:
+        return np.asarray(value)
 
 
-def compute_dtype(arrays) -> np.dtype:
+HOST = ArrayKind()
+
+
+def _check_numeric(name: str, dtype: np.dtype) -> None:
+    if dtype.kind not in "biuf":
+        raise TypeError(f"argument '{name}' must be a real numeric array, got dtype {dtype}")
+    if dtype.kind == "f" and dtype.itemsize > 8:
+        raise TypeError(f"argument '{name}' has dtype {dtype}; fastrnn computes in float32 or float64")
+
+
+def compute_dtype(dtypes) -> np.dtype:
     """NumPy's promotion rule, then: integers and bools -> float64, float16 -> float32."""
-    dtype = np.result_type(*arrays)
+    dtype = np.result_type(*dtypes)
     if dtype.kind in "biu":
         return np.dtype(np.float64)
     if dtype == np.float16:
@@ -107,73 +135,92 @@ def compute_dtype(arrays) -> np.dtype:
     return dtype
 
 
-def _check_shape(name: str, arr: np.ndarray, expected: tuple, meaning: str) -> None:
-    if arr.shape != expected:
-        raise ValueError(f"argument '{name}' must have shape {meaning} = {expected}, got {arr.shape}")
+def _check_shape(name: str, shape: tuple, expected: tuple, meaning: str) -> None:
+    if tuple(shape) != expected:
+        raise ValueError(f"argument '{name}' must have shape {meaning} = {expected}, got {tuple(shape)}")
 
 
-def _check_choice(name: str, value) -> str:
-    if not isinstance(value, str) or value not in ACTIVATIONS:
-        raise ValueError(f"argument '{name}' must be one of {ACTIVATIONS}, got {value!r}")
+def check_choice(name: str, value, choices=ACTIVATIONS) -> str:
+    """`value` if it is one of `choices`, else a ValueError naming the argument."""
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"argument '{name}' must be one of {choices}, got {value!r}")
     return value
 
 
 def prepare_forward(cell, x, kernel, recurrent_kernel, bias, h0, c0, *, activation, recurrent_activation,
-                    lengths, reverse, time_major) -> RNNCall:
+                    lengths, reverse, time_major, mask=None, kind: ArrayKind = HOST) -> RNNCall:
     """Check a forward call's arguments and return them normalised as an RNNCall."""
     G = GATES[cell]
-    named = {"x": x, "kernel": kernel, "recurrent_kernel": recurrent_kernel}
-    if bias is not None:
-        named["bias"] = bias
-    if h0 is not None:
-        named["h0"] = h0
-    if c0 is not None:
-        named["c0"] = c0
-    arrays = {name: _as_numeric(name, value) for name, value in named.items()}
-    x = arrays["x"]
+    given = {"x": x, "kernel": kernel, "recurrent_kernel": recurrent_kernel, "bias": bias, "h0": h0, "c0": c0}
+    present = {name: value for name, value in given.items() if value is not None}
+    for name, value in present.items():
+        if not kind.accepts(value):
+            raise TypeError(f"argument '{name}' must be the same kind of array as 'x', on the same device "
+                            f"({type(value).__name__} given)")
+        _check_numeric(name, kind.dtype(value))
+    shapes = {name: tuple(kind.shape(value)) for name, value in present.items()}
     layout = "(time, batch, features)" if time_major else "(batch, time, features)"
-    if x.ndim != 3:
-        raise ValueError(f"argument 'x' must be 3-D {layout}, got shape {x.shape}")
-    T, B = (x.shape[0], x.shape[1]) if time_major else (x.shape[1], x.shape[0])
-    D = x.shape[2]
-    rk = arrays["recurrent_kernel"]
-    if rk.ndim != 2 or rk.shape[1] != G * rk.shape[0]:
-        raise ValueError(f"argument 'recurrent_kernel' must have shape (units, {G} * units), got {rk.shape}")
-    H = rk.shape[0]
-    _check_shape("kernel", arrays["kernel"], (D, G * H), f"(input features, {G} * units)")
-    if "bias" in arrays:
-        _check_shape("bias", arrays["bias"], (G * H,), f"({G} * units,)")
+    if len(shapes["x"]) != 3:
+        raise ValueError(f"argument 'x' must be 3-D {layout}, got shape {shapes['x']}")
+    T, B = (shapes["x"][0], shapes["x"][1]) if time_major else (shapes["x"][1], shapes["x"][0])
+    D = shapes["x"][2]
+    rk = shapes["recurrent_kernel"]
+    if len(rk) != 2 or rk[1] != G * rk[0]:
+        raise ValueError(f"argument 'recurrent_kernel' must have shape (units, {G} * units), got {rk}")
+    H = rk[0]
+    _check_shape("kernel", shapes["kernel"], (D, G * H), f"(input features, {G} * units)")
+    if "bias" in shapes:
+        _check_shape("bias", shapes["bias"], (G * H,), f"({G} * units,)")
     for state in ("h0", "c0"):
-        if state in arrays:
-            _check_shape(state, arrays[state], (B, H), "(batch, units)")
-    dtype = compute_dtype(list(arrays.values()))
+        if state in shapes:
+            _check_shape(state, shapes[state], (B, H), "(batch, units)")
+    if not isinstance(reverse, (bool, np.bool_)):
+        raise TypeError(f"argument 'reverse' must be True or False, got {reverse!r}")
+    activation = check_choice("activation", activation)
+    recurrent_activation = check_choice("recurrent_activation", recurrent_activation)
+    steps = _sequences(lengths, mask, B, T, bool(reverse), kind)
+    dtype = compute_dtype([kind.dtype(v) for v in present.values()])
 
-    def as_array(name, default_shape):
-        if name not in arrays:
-            return np.zeros(default_shape, dtype)
-        return np.ascontiguousarray(arrays[name], dtype=dtype)
+    def array(name, default_shape=None):
+        return kind.convert(present[name], dtype) if name in present else kind.zeros(default_shape, dtype)
 
-    activation = _check_choice("activation", activation)
-    recurrent_activation = _check_choice("recurrent_activation", recurrent_activation)
-    return RNNCall(
-        cell=cell,
-        x=as_array("x", None),
-        kernel=as_array("kernel", None),
-        recurrent_kernel=as_array("recurrent_kernel", None),
-        bias=as_array("bias", (G * H,)),
-        h0=as_array("h0", (B, H)),
-        c0=as_array("c0", (B, H)) if cell == "lstm" else None,
-        lengths=_check_lengths(lengths, B, T),
-        activation=activation,
-        recurrent_activation=recurrent_activation,
-        reverse=bool(reverse),
-        time_major=bool(time_major),
-    )
+    return RNNCall(cell=cell, x=array("x"), kernel=array("kernel"), recurrent_kernel=array("recurrent_kernel"),
+                   bias=array("bias", (G * H,)), h0=array("h0", (B, H)),
+                   c0=array("c0", (B, H)) if cell == "lstm" else None, **steps, activation=activation,
+                   recurrent_activation=recurrent_activation, reverse=bool(reverse), time_major=bool(time_major))
 
 
-def _check_lengths(lengths, B: int, T: int) -> Optional[np.ndarray]:
-    if lengths is None:
-        return None
+def _sequences(lengths, mask, B: int, T: int, reverse: bool, kind: ArrayKind) -> dict:
+    """lengths, starts, order, order_steps (RNNCall) from a `lengths` or a `mask` argument."""
+    none = dict(lengths=None, starts=None, order=None, order_steps=None)
+    if lengths is not None and mask is not None:
+        raise ValueError("pass either 'lengths' or 'mask', not both")
+    if lengths is not None:
+        return {**none, "lengths": _check_lengths(kind.host(lengths), B, T)}
+    if mask is None:
+        return none
+    valid = kind.host(mask)
+    if valid.dtype.kind not in "biu":
+        raise TypeError(f"argument 'mask' must be a bool array of shape (batch, time), got dtype {valid.dtype}")
+    _check_shape("mask", valid.shape, (B, T), "(batch, time)")
+    valid = valid.astype(bool)
+    count = valid.sum(axis=1)
+    starts = np.where(count > 0, valid.argmax(axis=1), 0)
+    t = np.arange(T)
+    if np.array_equal((t >= starts[:, None]) & (t < (starts + count)[:, None]), valid):  # one run per row
+        if not starts.any():
+            return {**none, "lengths": None if count.min(initial=T) == T else count.astype(np.int32)}
+        return {**none, "lengths": count.astype(np.int32), "starts": starts.astype(np.int32)}
+    # holes: each row's valid positions in the order they are consumed, then its padding positions
+    order = np.argsort(~valid, axis=1, kind="stable")
+    if reverse:
+        order = np.take_along_axis(order, np.where(t < count[:, None], count[:, None] - 1 - t, t), axis=1)
+    order = np.ascontiguousarray(order, dtype=np.int32)
+    return {**none, "lengths": count.astype(np.int32), "order": order,
+            "order_steps": np.ascontiguousarray(np.argsort(order, axis=1), dtype=np.int32)}
+
+
+def _check_lengths(lengths, B: int, T: int) -> np.ndarray:
     arr = np.asarray(lengths)
     if arr.dtype.kind not in "iu":
         raise TypeError(f"argument 'lengths' must be an integer array of shape (batch,), got dtype {arr.dtype}")
@@ -185,25 +232,27 @@ def _check_lengths(lengths, B: int, T: int) -> Optional[np.ndarray]:
     return np.ascontiguousarray(arr, dtype=np.int32)
 
 
-def prepare_backward(cache, d_outputs, states: dict) -> tuple:
+def prepare_backward(cache, d_outputs, states: dict, kind: ArrayKind = HOST) -> tuple:
     """Check backward's incoming gradients against the cache; return them as (d_outputs, states).
 
     `states` maps a final-state name ('d_h', 'd_c') to its gradient or None.
     """
     if not isinstance(cache, RNNCall) or cache.outputs is None:
         raise TypeError("argument 'cache' must be the cache returned by a forward call with training=True")
-    dtype = cache.x.dtype
+    dtype = kind.dtype(cache.x)
     B = cache.steps_batch[1]
     shapes = {"d_outputs": (cache.sequence_shape(cache.units), "outputs' shape")}
     shapes.update({name: ((B, cache.units), "(batch, units)") for name in states})
-    given = {"d_outputs": d_outputs, **states}
     checked = {}
-    for name, value in given.items():
+    for name, value in {"d_outputs": d_outputs, **states}.items():
         if value is None:
             checked[name] = None
             continue
-        arr = _as_numeric(name, value)
+        if not kind.accepts(value):
+            raise TypeError(f"argument '{name}' must be the same kind of array as the cache's, on the same device "
+                            f"({type(value).__name__} given)")
+        _check_numeric(name, kind.dtype(value))
         expected, meaning = shapes[name]
-        _check_shape(name, arr, expected, meaning)
-        checked[name] = np.ascontiguousarray(arr, dtype=dtype)
+        _check_shape(name, kind.shape(value), expected, meaning)
+        checked[name] = kind.convert(value, dtype)
     return checked["d_outputs"], {name: checked[name] for name in states}

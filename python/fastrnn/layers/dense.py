@@ -1,14 +1,13 @@
 """Dense: y = act(x @ kernel + bias) on the last axis (so it also applies per time step).
 
-The products go through fastrnn._matmul (the C++ core's BLAS on the cpu backend, NumPy's
-otherwise). The loss may fuse the last Dense's sigmoid/softmax with crossentropy by calling
+The products go through fastrnn.ops.matmul (the C++ core's BLAS on the cpu backend). The loss may fuse the last Dense's sigmoid/softmax with crossentropy by calling
 backward_logits.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from .._matmul import matmul
+from .. import ops
 from . import activations, initializers
 from .base import Layer
 
@@ -53,7 +52,7 @@ class Dense(Layer):
         if x.shape[-1] != kernel.shape[0]:
             raise ValueError(f"layer {self.name!r} expects inputs with last dimension {kernel.shape[0]}, "
                              f"got shape {x.shape}")
-        z = matmul(x.reshape(-1, x.shape[-1]), kernel).reshape(x.shape[:-1] + (self.units,))
+        z = ops.matmul(x.reshape(-1, x.shape[-1]), kernel).reshape(x.shape[:-1] + (self.units,))
         if self.use_bias:
             z += self._params["bias"]
         y = activations.forward(z, self.activation)
@@ -70,12 +69,12 @@ class Dense(Layer):
         x = self._cache[0]
         x2, dz2 = x.reshape(-1, x.shape[-1]), dz.reshape(-1, self.units)
         if self.trainable:
-            self.grads = {"kernel": matmul(x2, dz2, transpose_a=True)}
+            self.grads = {"kernel": ops.matmul(x2, dz2, transpose_a=True)}
             if self.use_bias:
                 self.grads["bias"] = dz2.sum(axis=0)
         if not input_gradient:
             return None
-        return matmul(dz2, self._params["kernel"], transpose_b=True).reshape(dz.shape[:-1] + (x.shape[-1],))
+        return ops.matmul(dz2, self._params["kernel"], transpose_b=True).reshape(dz.shape[:-1] + (x.shape[-1],))
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.units,)

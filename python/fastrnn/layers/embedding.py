@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._sparse_rows import gather_rows, sum_rows_by_id
+from .. import ops
 from . import initializers
 from .base import IndexedRows, Layer
 
@@ -59,12 +59,12 @@ class Embedding(Layer):
             raise ValueError(f"layer {self.name!r}: ids must lie in [0, {self.input_dim}), "
                              f"got values in [{ids.min()}, {ids.max()}]")
         self._ids = ids if training else None
-        return gather_rows(self._params["embeddings"], ids)
+        return ops.gather_rows(self._params["embeddings"], ids)
 
     def backward(self, dy, input_gradient=True):
         self.grads = {}
         if self.trainable:
-            self.grads["embeddings"] = IndexedRows(*sum_rows_by_id(self._ids, dy, self.input_dim))
+            self.grads["embeddings"] = IndexedRows(*ops.sum_rows_by_id(self._ids, dy, self.input_dim))
         return None
 
     def compute_mask(self, x, mask):

@@ -2,9 +2,10 @@
 sequence kernels in fastrnn.ops (this file does no recurrent math of its own; recurrent_dropout,
 which changes the recurrent input every step, runs the same kernels one step at a time).
 
-A mask must be one contiguous run of valid steps per sequence (right padding, or the 'pre'
-padding pad_sequences makes): rows are shifted so valid steps come first, the kernels run with
-`lengths`, and outputs are shifted back. Masked steps output the last valid output, as Keras.
+A mask (Keras': from Embedding(mask_zero=True) or Masking; left or right padding, or holes)
+goes to the kernels, which skip the masked steps, carrying the state over them. Keras then
+outputs at a masked step what the last unmasked step output (zeros before the first), which
+`_carry_outputs` applies to the kernels' outputs.
 """
 from __future__ import annotations
 
@@ -18,36 +19,26 @@ from . import initializers
 from .base import Layer
 
 
-def _valid_runs(mask, batch, steps):
-    """(starts, lengths) of each row's run of valid steps; a mask with gaps is an error."""
-    mask = np.asarray(mask, bool)
-    if mask.shape != (batch, steps):
-        raise ValueError(f"mask must have shape (batch, time) = {(batch, steps)}, got {mask.shape}")
-    lengths = mask.sum(axis=1)
-    starts = np.where(lengths > 0, mask.argmax(axis=1), 0)
-    t = np.arange(steps)
-    if not np.array_equal((t >= starts[:, None]) & (t < (starts + lengths)[:, None]), mask):
-        raise ValueError("recurrent layers support masks that are one contiguous run of valid steps per "
-                         "sequence (left or right padding); this mask has gaps")
-    return starts, lengths
+def _last_valid_step(mask):
+    """(B, T): for each step, the last step at or before it that the mask keeps, or -1."""
+    steps = np.where(mask, np.arange(mask.shape[1]), -1)
+    return np.maximum.accumulate(steps, axis=1)
 
 
-def _gather_runs(a, starts, lengths):
-    """out[b, t] = a[b, starts[b] + t] for t < lengths[b], else 0: valid steps moved to the front."""
-    t = np.arange(a.shape[1])
-    valid = t < lengths[:, None]
-    index = np.where(valid, starts[:, None] + t, 0)
-    out = np.take_along_axis(a, index[..., None], axis=1)
-    out *= valid[..., None]
-    return out
+def _carry_outputs(outputs, mask):
+    """Keras' outputs at masked steps: the output of the last unmasked step before (0 before any)."""
+    last = _last_valid_step(mask)
+    carried = np.take_along_axis(outputs, np.maximum(last, 0)[..., None], axis=1)
+    return carried * (last >= 0)[..., None].astype(outputs.dtype)
 
 
-def _scatter_runs(a, starts, lengths):
-    """The inverse (and adjoint) of _gather_runs: valid steps moved back to their positions."""
-    out = np.zeros_like(a)
-    b, t = np.nonzero(np.arange(a.shape[1]) < lengths[:, None])
-    out[b, starts[b] + t] = a[b, t]
-    return out
+def _carry_outputs_backward(d_outputs, mask):
+    """The adjoint of _carry_outputs: each step's gradient goes to the step whose output it repeats."""
+    last = _last_valid_step(mask)
+    d = np.zeros_like(d_outputs)
+    b, t = np.nonzero(last >= 0)
+    np.add.at(d, (b, last[b, t]), d_outputs[b, t])
+    return d
 
 
 class _Steps(NamedTuple):
@@ -114,74 +105,71 @@ class _Recurrent(Layer):
             raise ValueError(f"layer {self.name!r} expects inputs of shape (batch, time, {kernel.shape[0]}), "
                              f"got {x.shape}")
         batch, steps = x.shape[:2]
-        if self.go_backwards:  # Keras: consume the reversed sequence, outputs in that reversed order
-            x = x[:, ::-1]
-            mask = None if mask is None else np.asarray(mask)[:, ::-1]
-        starts, lengths = _valid_runs(mask, batch, steps) if mask is not None else (None, None)
-        shifted = starts is not None and bool(starts.any())
-        if shifted:
-            x = _gather_runs(x, starts, lengths)
+        if mask is not None:
+            mask = np.asarray(mask, bool)
+            if mask.shape != (batch, steps):
+                raise ValueError(f"layer {self.name!r}: mask must have shape (batch, time) = {(batch, steps)}, "
+                                 f"got {mask.shape}")
         keep = None
         if training and self.dropout:
             keep = (utils.rng().random((batch, 1, x.shape[2])) >= self.dropout) / (1 - self.dropout)
             x = x * keep.astype(self.dtype)
         states = self._initial_states(batch, initial_state)
+        # go_backwards (Keras: the reversed sequence, outputs in that reversed order) is the kernels'
+        # reverse=True, outputs aligned with the input positions, read back to front
         if training and self.recurrent_dropout:
             keep_h = (utils.rng().random((batch, self.units)) >= self.recurrent_dropout) / (1 - self.recurrent_dropout)
-            outputs, final, cache = self._run_steps(x, states, lengths, keep_h.astype(self.dtype))
+            outputs, final, cache = self._run_steps(x, states, mask, keep_h.astype(self.dtype))
         else:
-            outputs, final, cache = self._run(x, states, lengths, training)
+            outputs, final, cache = self._run(x, states, mask, self.go_backwards, training)
         if self.stateful:
             self.states = [s.copy() for s in final]
+        step_mask = None if mask is None or not self._carries else (mask[:, ::-1] if self.go_backwards else mask)
         if self.return_sequences:
-            if shifted:
-                outputs = _scatter_runs(outputs, starts, lengths)
-            carry = self._carried(starts, lengths, steps)
-            if carry is not None:
-                outputs = np.where(carry[..., None], final[0][:, None, :], outputs)
+            outputs = outputs[:, ::-1] if self.go_backwards else outputs
+            if step_mask is not None:
+                outputs = _carry_outputs(outputs, step_mask)
         else:
             outputs = final[0]
-        self._cache = (cache, keep, starts, lengths, shifted) if training else None
+        self._cache = (cache, keep, step_mask) if training else None
         return [outputs] + list(final) if self.return_state else outputs
 
-    def _run_steps(self, x, states, lengths, keep_h):
+    @property
+    def _carries(self):
+        """Whether masked steps repeat the last output (Keras), rather than output zeros."""
+        return self.return_sequences and not self.zero_output_for_mask
+
+    def _run_steps(self, x, states, mask, keep_h):
         """Recurrent dropout as Keras: h_{t-1} * keep_h feeds the recurrent kernel (the state itself is
-        not dropped), one kernel call per step; rows past their length keep their state."""
+        not dropped), one kernel call per step in the order the layer consumes them; masked steps
+        keep their state. Outputs aligned with the input positions, as _run's."""
         batch, steps = x.shape[:2]
         states = [np.zeros((batch, self.units), self.dtype) if s is None else s for s in states]
         outputs = np.zeros((batch, steps, self.units), self.dtype)
         caches = []
-        for t in range(steps):
-            active = np.ones(batch, bool) if lengths is None else t < lengths
-            out, new, cache = self._run(x[:, t:t + 1], [states[0] * keep_h] + states[1:], None, True)
+        for t in (reversed(range(steps)) if self.go_backwards else range(steps)):
+            active = np.ones(batch, bool) if mask is None else mask[:, t]
+            out, new, cache = self._run(x[:, t:t + 1], [states[0] * keep_h] + states[1:], None, False, True)
             states = [np.where(active[:, None], n, s) for n, s in zip(new, states)]
             outputs[:, t] = out[:, 0] * active[:, None]
-            caches.append((cache, active))
+            caches.append((t, cache, active))
         return outputs, states, _Steps(caches, keep_h)
 
     def _backward_steps(self, steps, d_seq, d_states):
         """Backward through _run_steps, one kernel call per step in reverse."""
         keep_h = steps.keep
         d_states = [np.zeros_like(keep_h) if d is None else d for d in d_states]
-        dx, sums = [], None
-        for t in reversed(range(len(steps.caches))):
-            cache, active = steps.caches[t]
+        dx, sums = [None] * len(steps.caches), None
+        for t, cache, active in reversed(steps.caches):
             rows = active[:, None]
             d_out = None if d_seq is None else d_seq[:, t:t + 1] * rows[..., None]
             grads = self._run_backward(cache, d_out, [d * rows for d in d_states])
-            dx.append(grads.x[:, 0])
+            dx[t] = grads.x[:, 0]
             weights = [grads.kernel, grads.recurrent_kernel, grads.bias]
             sums = weights if sums is None else [a if b is None else a + b for a, b in zip(sums, weights)]
             before = [grads.h0 * keep_h] + ([grads.c0] if self._state_count == 2 else [])
             d_states = [np.where(rows, b, d) for b, d in zip(before, d_states)]
-        return SimpleNamespace(x=np.stack(dx[::-1], axis=1), kernel=sums[0], recurrent_kernel=sums[1], bias=sums[2])
-
-    def _carried(self, starts, lengths, steps):
-        """Positions after each run of valid steps, where Keras repeats the last output."""
-        if starts is None or self.zero_output_for_mask:
-            return None
-        ends = starts + lengths
-        return (np.arange(steps) >= ends[:, None]) & (lengths[:, None] > 0)
+        return SimpleNamespace(x=np.stack(dx, axis=1), kernel=sums[0], recurrent_kernel=sums[1], bias=sums[2])
 
     def _initial_states(self, batch, initial_state):
         if initial_state is not None:
@@ -198,20 +186,16 @@ class _Recurrent(Layer):
         return states
 
     def backward(self, dy, input_gradient=True):
-        cache, keep, starts, lengths, shifted = self._cache
+        cache, keep, step_mask = self._cache
         dy = list(dy) if self.return_state else [dy]
         d_out, d_states = dy[0], [None if d is None else np.asarray(d, self.dtype) for d in dy[1:]]
         d_states += [None] * (self._state_count - len(d_states))
         d_seq = None
         if self.return_sequences:
             d_seq = np.asarray(d_out, self.dtype)
-            carry = self._carried(starts, lengths, d_seq.shape[1])
-            if carry is not None:  # repeated last outputs send their gradient to the final state
-                extra = (d_seq * carry[..., None]).sum(axis=1)
-                d_states[0] = extra if d_states[0] is None else d_states[0] + extra
-                d_seq = d_seq * ~carry[..., None]
-            if shifted:
-                d_seq = _gather_runs(d_seq, starts, lengths)
+            if step_mask is not None:
+                d_seq = _carry_outputs_backward(d_seq, step_mask)
+            d_seq = np.ascontiguousarray(d_seq[:, ::-1]) if self.go_backwards else d_seq  # to input positions
         elif d_out is not None:
             d_states[0] = d_out if d_states[0] is None else d_states[0] + d_out
         if isinstance(cache, _Steps):
@@ -223,14 +207,9 @@ class _Recurrent(Layer):
             self.grads = {"kernel": grads.kernel, "recurrent_kernel": grads.recurrent_kernel}
             if self.use_bias:
                 self.grads["bias"] = grads.bias
-        dx = grads.x
         if not input_gradient:
             return None
-        if keep is not None:
-            dx = dx * keep
-        if shifted:
-            dx = _scatter_runs(dx, starts, lengths)
-        return dx[:, ::-1] if self.go_backwards else dx
+        return grads.x if keep is None else grads.x * keep
 
     def _weights_for_ops(self):
         p = self._params
@@ -278,9 +257,9 @@ class SimpleRNN(_Recurrent):
 
     _state_count = 1
 
-    def _run(self, x, states, lengths, training):
+    def _run(self, x, states, mask, reverse, training):
         out, h, cache = ops.simple_rnn_forward(x, *self._weights_for_ops(), states[0], activation=self.activation,
-                                               lengths=lengths, training=training)
+                                               mask=mask, reverse=reverse, training=training)
         return out, [h], cache
 
     def _run_backward(self, cache, d_seq, d_states, input_gradient=True):
@@ -321,11 +300,11 @@ class LSTM(_Recurrent):
             return np.concatenate([base((h,), dtype), np.ones(h, dtype), base((2 * h,), dtype)])
         return init
 
-    def _run(self, x, states, lengths, training):
+    def _run(self, x, states, mask, reverse, training):
         out, (h, c), cache = ops.lstm_forward(x, *self._weights_for_ops(), states[0], states[1],
                                               activation=self.activation,
                                               recurrent_activation=self.recurrent_activation,
-                                              lengths=lengths, training=training)
+                                              mask=mask, reverse=reverse, training=training)
         return out, [h, c], cache
 
     def _run_backward(self, cache, d_seq, d_states, input_gradient=True):

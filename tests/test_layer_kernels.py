@@ -1,11 +1,12 @@
-"""fastrnn._matmul: the layers' products on the core's BLAS match NumPy's, in every transpose
-combination and dtype, and fall back to NumPy where the core does not apply."""
+"""The layers' kernels in fastrnn.ops (matmul here; the embedding and optimizer kernels in
+test_training.py): the cpu backend's products on the core's BLAS match NumPy's, in every transpose
+combination and dtype, and fall back to the NumPy twin where the core does not apply."""
 import numpy as np
 import pytest
 
 import fastrnn
 from fastrnn import _core
-from fastrnn._matmul import matmul
+from fastrnn.ops import matmul
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
