@@ -20,7 +20,7 @@ namespace FASTRNN_ISA {
 // then dh = dz_t @ recurrent_kernel^T for the running rows. With chunked (rows split only), each
 // thread keeps its dz for a chunk of steps and hands it to chunked->add when the chunk is done.
 // (The input gradient is not fused into the step like forward's input product: its few columns
-// cost a whole extra panel per step and measured slower.)
+// would cost a whole extra panel per step.)
 template <typename T, int NV, typename Cell, typename Prefetch>
 void backward_through_time(const RnnProblem& p, int G, const PackedPanels<T>& packed, const LoopSplit& split, T* dh,
                            Cell cell, Prefetch prefetch_next, ChunkedGradients<T>* chunked) {

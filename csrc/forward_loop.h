@@ -24,21 +24,13 @@ inline void input_projection(const RnnProblem& p, int G, const T* x, const T* ke
 // Where forward makes the input product x_t @ kernel:
 //   blas: one OpenBLAS product for all steps before the loop, which the cells add in;
 //   fused: in each step, which multiplies [x_t | h_{t-1}] by [kernel; recurrent_kernel] instead of
-//     h_{t-1} alone. The flops are the same; what it saves is writing and re-reading the (T*B,
-//     G*H) projection, whose rows the step reads T apart. What it costs is streaming the larger
-//     stacked weights through the cores at every step, which pays when they fit the cores' L2
-//     (1 MB each), or x is narrow beside h (D <= H/4), or enough rows share each weight line (B
-//     >= 48). Measured (LSTM inference, after the step barrier stopped sleeping): 1.1-1.9x
-//     faster fused at (28, 128, 28, 128), (500, 128, 32, 32), (100, 64, 64, 1024); with D = H =
-//     512, 1.0x at B = 32, 1.07x at 48, 1.15x at 64, 1.07x at 128 (0.88x at B = 16); 0.67x at
-//     batch 1, where each step's product is latency-bound.
-//   packed: before the loop too, but from the kernel packed into the same panels as the
-//     recurrent weights, by each thread for its own panels and rows, into its own L2: each step's
-//     tile then starts from x's part and adds h_{t-1}'s (the same sums, in the same order, as
-//     fused). For batches too small for fused whose weights fit the L2s (OpenBLAS is slow on
-//     their few rows): forward 1.04-1.13x for SimpleRNN (100, 1, 256, 256) and (100, 1, 512,
-//     512), 1.04-1.07x for LSTM (100, 4, 256, 256), 1.15x at (100, 2, 128, 128), 1.0x at (100,
-//     1, 256, 256); 0.89x for LSTM (100, 1, 512, 512), whose weights do not fit.
+//     h_{t-1} alone: the same flops, without writing and re-reading the (T*B, G*H) projection,
+//     at the cost of streaming the stacked weights every step; it pays when they fit the cores'
+//     L2s, or x is narrow beside h (D <= H/4), or enough rows share each weight line (B >= 48);
+//   packed: before the loop, from the kernel packed into the recurrent weights' panels, each
+//     thread for its own panels and rows, into its own L2 (the sums of fused, in fused's order):
+//     for batches too small for fused whose weights fit the L2s, where OpenBLAS is slow on few rows.
+// (The thresholds: bench/ab.py runs recorded in git history.)
 // tuning.h's input_product forces one.
 enum class InputProduct { blas, fused, packed };
 
@@ -58,11 +50,9 @@ inline InputProduct input_product(const RnnProblem& p, int G) {
 
 // How a forward writes its outputs and, in training, the copy of them that backward reads (the
 // caller may modify the outputs). Outputs that outgrow the caches are streamed, and the step
-// writes the copy beside them the same way (instead of copying after the loop, from memory:
-// training forward at (500, 128, 32, 32) 1.06x for LSTM, 1.14x for SimpleRNN). Smaller ones stay
-// cached (1.05x at (28, 128, 28, 128), whose 1.8 MB of outputs the next layer reads from the
-// caches), and are copied after the loop by every thread, whose share is mostly still in its L2
-// (written by the step instead, SimpleRNN (28, 128, 28, 128) forward+backward measured 0.93-0.96x).
+// writes the copy beside them the same way (copying after the loop would read them back from
+// memory). Smaller ones stay cached for the next layer, and are copied after the loop by every
+// thread, whose share is mostly still in its L2.
 template <typename T>
 class OutputWrites {
  public:
@@ -109,9 +99,8 @@ void forward_through_time(const RnnProblem& p, const PackedPanels<T>& packed, co
   T* const parts = x_parts.as<T>();  // (as() reads the calling thread's arena)
   auto x_part = [&](int64_t q, int64_t b, int64_t pos) { return parts + ((q * B + b) * p.T + pos) * W; };
   // rows [x_t | h_{t-1}] and [x_{t+1} | h_t], swapped every step. The per-step buffers of both
-  // loops come from the arenas, 64-byte aligned: no vector of a tile then straddles two cache lines,
-  // and no line of a row holds units of both threads (from std::vector, 16-byte aligned, LSTM (100,
-  // 1, 256, 256) measured 1.02x slower forward, 1.04-1.06x backward; 1.03x at (500, 128, 32, 32)).
+  // loops come from the arenas, 64-byte aligned: no vector of a tile straddles two cache lines,
+  // and no line of a row holds units of both threads.
   Scratch state_rows(2 * B * ldh * static_cast<int64_t>(sizeof(T)));
   T* const states = state_rows.as<T>();
   for (int64_t b = 0; b < B; ++b) std::copy(h0 + b * H, h0 + (b + 1) * H, states + b * ldh + D);

@@ -72,8 +72,7 @@ struct PackedPanels {
   // is negative. A source stored by rows (Source::by_rows, source.row(k): row k's values) is
   // copied run by run of consecutive columns; one stored by columns (source.column(col): column
   // col's K values, e.g. a transposed matrix) a lanes x lanes block at a time, transposed in
-  // registers. (Value by value, packing took 7-9% of a batch-1 LSTM call; copied down columns
-  // in L1-sized blocks, 5% of its backward, which the register transpose made 1.04x faster.)
+  // registers (packing value by value took a tenth of a batch-1 call).
   template <typename ColumnOf, typename Source>
   void fill(int64_t q0, int64_t q1, ColumnOf column_of, const Source& source) {
     struct Run { int first, length; int64_t col; };  // columns [col, col + length) to [first, ...)
@@ -191,10 +190,8 @@ inline void tile_product_rows(int m, const T* a, int64_t lda, int64_t K, const T
 
 // z (rows, NV * lanes) = (or += with accumulate) a (rows, K) @ panel: row tiles over K in chunks
 // of about chunk_bytes of the panel, so each chunk is read from L1 by every row tile (the whole
-// panel may only fit L2).
-// (Software prefetch of the next chunk into L2 was dropped in the fourth session: the hardware
-// streamer already follows a panel, and the prefetches cost batch 1, whose weights stay in L2,
-// a third of its forward.)
+// panel may only fit L2; the hardware streamer brings the next chunk, software prefetch only
+// slowed batch 1).
 template <typename T, int NV>
 inline void panel_product(int64_t rows, const T* a, int64_t lda, int64_t K, const T* panel, T* z,
                           bool accumulate = false, int64_t chunk_bytes = 24 * 1024) {

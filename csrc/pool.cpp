@@ -24,8 +24,7 @@ namespace {
 // workers waiting for a job give their core back soon (200 us); a thread at a step barrier spins
 // much longer (5 ms): its partner is due within a step, and on these VMs a futex sleep costs far
 // more than a step (a vCPU that went idle takes up to milliseconds to run again, so the woken
-// thread is late at the next barrier, where the other one sleeps in turn). Measured at the LSTM
-// (100, 64, 512, 512) forward: 105-280 ms per call with 200 us at the barrier, 104-120 ms with 5 ms.
+// thread is late at the next barrier, where the other one sleeps in turn).
 uint64_t ticks(double us) { return static_cast<uint64_t>(us * 2300); }
 
 void futex_wait(std::atomic<int>& word, int value) {

@@ -56,8 +56,8 @@ class StepSwitch {
 // Whether a time loop is too small to gain from more than one thread: its estimated time on one
 // thread (its products, and the packing of its weights) is short (threads_for, pool.h), or, split
 // by units, where every step waits at a barrier for the slowest thread, its steps are each under
-// kMinStepFlops. Measured on a quiet machine, 2 threads against 1 (bench/small_calls.py):
-// 0.8-1.1x below ~60K flops a step, 1.1-1.5x at 131K; on a busy one a step may wait milliseconds.
+// kMinStepFlops (bench/small_calls.py: below it a second thread gains little on a quiet machine,
+// and on a busy one a step may wait milliseconds for it).
 constexpr double kMinStepFlops = 1e5;
 
 inline bool one_thread_suffices(const RnnProblem& p, double step_flops, int64_t packed_bytes, bool units) {
@@ -107,9 +107,7 @@ constexpr int64_t padded(int64_t n) {
 
 // Whether a result of `values` Ts is larger than the cores' L2s: it would not stay cached for its
 // next reader anyway, so the kernels write it with streaming stores (copy_row), which neither read
-// its lines first nor evict what the steps reuse. Measured: outputs, inference at (500, 128, 32,
-// 32) 1.24x (LSTM) and 1.3x (SimpleRNN), 1.04x at (100, 64, 512, 512) (SimpleRNN); dx, backward
-// at (500, 128, 32, 32) 1.03-1.06x and 1.04-1.08x.
+// its lines first nor evict what the steps reuse.
 template <typename T>
 inline bool outgrows_caches(int64_t values) {
   return values * static_cast<int64_t>(sizeof(T)) > pool_threads() * (int64_t(2) << 20);

@@ -122,9 +122,7 @@ inline void store_lanes(T* p, typename Vec<T>::type v, int64_t w) {
 // store_lanes bypassing the caches where a whole aligned vector is written: for the per-position
 // caches a step writes and only a later pass reads (LSTM gates and cells, backward's dz), whose
 // lines would otherwise be read in first and evict the weights and states the steps reuse.
-// Measured (LSTM training forward): 1.21-1.24x at (28, 128, 28, 128), 1.08x at
-// (100, 64, 64, 1024); backward with dz streamed 1.14-1.19x at (500, 128, 32, 32), 1.05-1.08x at
-// (100, 64, 512, 512). Other threads see them once the pool's job ends (pool.cpp fences).
+// Other threads see them once the pool's job ends (pool.cpp fences).
 template <typename T>
 inline void stream_lanes(T* p, typename Vec<T>::type v, int64_t w) {
   using V = typename Vec<T>::type;
@@ -143,8 +141,7 @@ inline void stream_lanes(T* p, typename Vec<T>::type v, int64_t w) {
 
 // out[0, n) = in[0, n), inline, a vector at a time: the rows the kernels copy at every step are
 // short (x's D values, a panel's units), and so are the runs that packing copies, too short to
-// pay for a call to memmove (LSTM backward 1.01-1.02x at (500, 128, 32, 32) and (28, 128, 28,
-// 128); LSTM (100, 1, 256, 256) forward 1.02x, its packing being runs of 16 values).
+// pay for a call to memmove.
 template <typename T>
 inline void copy_values(const T* in, int64_t n, T* out) {
   int64_t j = 0;

@@ -16,7 +16,7 @@ namespace FASTRNN_ISA {
 
 // dx (T*B, D) = dz (T*B, G*H) @ kernel^T for narrow x (D <= 4 vectors: one panel of packed
 // kernel^T) comes from fastrnn's own kernel: OpenBLAS reaches only ~80 GFLOP/s per core on these
-// few columns (LSTM (28, 128, 28, 128) backward measured 1.04x with it).
+// few columns.
 template <typename T>
 inline bool narrow_input(const RnnProblem& p) {
   return p.D <= 4 * lanes<T>();
@@ -33,8 +33,7 @@ inline void pack_kernel_transposed(const RnnProblem& p, int G, const T* kernel, 
 // dx rows = dz rows (rows, G*H; row stride ldz) @ kernel^T with the packed panel, in blocks of
 // rows; row i of the product goes to dx + destination(i) * D (streamed when `stream`). The panel
 // is not cut into K chunks: it stays in L2 for every block, while chunks would cut the dz rows,
-// streamed from memory after the loop, into short strided pieces ((100, 64, 64, 1024) backward
-// 1.02-1.03x unchunked).
+// streamed from memory after the loop, into short strided pieces.
 template <typename T, typename Destination>
 inline void narrow_product(int64_t rows, int64_t D, const T* dz, int64_t ldz, const PackedPanels<T>& kernel_t, T* dx,
                            Destination destination, bool stream) {
@@ -84,14 +83,14 @@ class ChunkedGradients {
 
   // Whether a backward split this way makes its weight gradients in chunks: by rows, and with
   // each thread's partial [dkernel; drecurrent_kernel; dbias] small enough (<= 512 KB) to stay in
-  // its L2 beside the chunk and be added to at every chunk. SimpleRNN (100, 64, 512, 512), 2 MB of
-  // partial and chunks of one step, measured 0.88x in chunks.
+  // its L2 beside the chunk and be added to at every chunk (larger partials leave chunks of one
+  // step, slower than the products after the loop).
   static bool suits(const RnnProblem& p, int G, const LoopSplit& split) {
     return !split.by_units && (p.D + p.H + 1) * G * p.H * static_cast<int64_t>(sizeof(T)) <= (int64_t(512) << 10);
   }
 
   // Steps per chunk for a thread with `rows` rows: their dz, [x | h_{t-1} | 1] and dx in ~512 KB
-  // (256 KB - 1 MB measured within 3% of each other; 3 MB, past the L2, 5-10% slower).
+  // (a chunk that outgrows the L2 is slower; anything from 256 KB to 1 MB does as well).
   int64_t steps_per_chunk(int64_t rows) const {
     const int64_t row_bytes = (padded<T>(N_) + K_ + p_.D) * static_cast<int64_t>(sizeof(T));
     const int64_t steps = (int64_t(512) << 10) / std::max<int64_t>(1, rows * row_bytes);
@@ -163,8 +162,6 @@ class ChunkedGradients {
 // rather than OpenBLAS: for sums over few positions (a batch of one), whose dz rows for a tile's
 // columns stay in L1 (32 KB) while every tile of the result is made. OpenBLAS zeroes the large
 // result, then reads and writes it back, which for short sums costs more than the products.
-// Measured (with the gradients written in place): LSTM (100, 1, 256, 256) backward 1.04-1.06x;
-// within 2% at 200-300 positions; 0.8x at 500 (the dz columns re-read from L2 for every tile).
 template <typename T>
 inline bool few_positions(const RnnProblem& p) {
   return p.T * p.B * 4 * kVectorBytes <= 32 * 1024;
