@@ -21,9 +21,20 @@ namespace FASTRNN_ISA {
 // thread keeps its dz for a chunk of steps and hands it to chunked->add when the chunk is done.
 // (The input gradient is not fused into the step like forward's input product: its few columns
 // would cost a whole extra panel per step.)
+// What the step's product reads, and what it adds to: dh_{t-1} = (the columns [offset, offset +
+// width) of dz_t) @ recurrent_kernel^T (+ direct, (B, H), when the cell writes a gradient that
+// reaches h_{t-1} by another path: the GRU's z * h_{t-1}). Width 0: all G*H columns.
+template <typename T>
+struct StepProduct {
+  int64_t offset = 0, width = 0;
+  const T* direct = nullptr;
+};
+
 template <typename T, int NV, typename Cell, typename Prefetch>
 void backward_through_time(const RnnProblem& p, int G, const PackedPanels<T>& packed, const LoopSplit& split, T* dh,
-                           Cell cell, Prefetch prefetch_next, ChunkedGradients<T>* chunked) {
+                           Cell cell, Prefetch prefetch_next, ChunkedGradients<T>* chunked,
+                           StepProduct<T> product = {}) {
+  if (product.width == 0) product.width = G * p.H;
   const int64_t B = p.B, H = p.H, ldz = padded<T>(G * H);
   constexpr int U = NV * lanes<T>();
   // this step's dz, two buffers alternating (aligned per-step buffers: forward_through_time)
@@ -71,9 +82,13 @@ void backward_through_time(const RnnProblem& p, int G, const PackedPanels<T>& pa
       // gradient into h_{t-1}: dz_t @ recurrent_kernel^T, kept for running sequences only
       for (int64_t q = q0; q < q1; ++q) {
         const int64_t v0 = q * U, w = std::min<int64_t>(U, H - v0);
-        panel_product<T, NV>(r1 - r0, d, ldd, G * H, packed.panel(q), z);
-        for (int64_t b = r0; b < r1; ++b)
-          if (p.position(s, b) >= 0) copy_values(z + (b - r0) * U, w, dh + b * H + v0);
+        panel_product<T, NV>(r1 - r0, d + product.offset, ldd, product.width, packed.panel(q), z);
+        for (int64_t b = r0; b < r1; ++b) {
+          if (p.position(s, b) < 0) continue;
+          copy_values(z + (b - r0) * U, w, dh + b * H + v0);
+          if (product.direct)
+            for (int64_t j = 0; j < w; ++j) dh[b * H + v0 + j] += product.direct[b * H + v0 + j];
+        }
       }
       if (chunked && s == chunk_begin) {
         chunked->add(t, chunk_begin, chunk_end, r0, r1, chunk, ldz);

@@ -142,6 +142,52 @@ py::tuple lstm_backward_t(const py::array& x, const py::object& kernel, const py
 }
 
 
+template <typename T>
+py::tuple gru_forward_t(const py::array& x, const py::object& kernel, const py::object& recurrent_kernel,
+                        const py::object& bias, const py::object& recurrent_bias, const py::object& h0,
+                        const Sequences& seq, int activation, int recurrent_activation, bool reverse, bool time_major,
+                        bool training, bool reset_after) {
+  const int64_t H = py::cast<py::array>(bias).size() / 3;
+  const RnnProblem p = problem(x, H, seq, activation, recurrent_activation, reverse, time_major);
+  auto outputs = empty<T>(sequence_shape(p, H));
+  auto h_T = empty<T>({p.B, H});
+  auto [saved, saved_ptr] = optional_array<T>(training, sequence_shape(p, H));  // outputs for backward
+  auto [gates, gates_ptr] = optional_array<T>(training, {p.T, p.B, 4 * H});     // time-major (common.h)
+  const T* rb = input<T>(recurrent_bias, 3 * H, "recurrent_bias");
+  if (reset_after != (rb != nullptr)) throw std::invalid_argument("_core: recurrent_bias goes with reset_after");
+  GruForward<T> a{input<T>(x, p.T * p.B * p.D, "x"), input<T>(kernel, p.D * 3 * H, "kernel"),
+                  input<T>(recurrent_kernel, H * 3 * H, "recurrent_kernel"), input<T>(bias, 3 * H, "bias"), rb,
+                  input<T>(h0, p.B * H, "h0"), outputs.mutable_data(), h_T.mutable_data(), gates_ptr, saved_ptr,
+                  reset_after};
+  run_recurrent_kernel([&] { gru_forward<T>(p, a); });
+  return py::make_tuple(outputs, h_T, gates, saved);
+}
+
+template <typename T>
+py::tuple gru_backward_t(const py::array& x, const py::object& kernel, const py::object& recurrent_kernel,
+                         const py::object& h0, const py::object& outputs, const py::object& gates, const Sequences& seq,
+                         int activation, int recurrent_activation, bool reverse, bool time_major,
+                         const py::object& d_outputs, const py::object& d_h, bool input_gradient, bool reset_after) {
+  const int64_t H = py::cast<py::array>(h0).shape(1);
+  const RnnProblem p = problem(x, H, seq, activation, recurrent_activation, reverse, time_major);
+  auto [dx, dx_ptr] = optional_array<T>(input_gradient, sequence_shape(p, p.D));
+  auto dh0 = empty<T>({p.B, H});
+  auto dkernel = empty<T>({p.D, 3 * H});
+  auto drecurrent = empty<T>({H, 3 * H});
+  auto dbias = empty<T>({reset_after ? 2 : 1, 3 * H});  // (2, 3H): input and recurrent biases
+  const int64_t n = p.T * p.B * H;
+  GruBackward<T> a{input<T>(x, p.T * p.B * p.D, "x"), input<T>(kernel, p.D * 3 * H, "kernel"),
+                   input<T>(recurrent_kernel, H * 3 * H, "recurrent_kernel"), input<T>(h0, p.B * H, "h0"),
+                   input<T>(outputs, n, "outputs"), input<T>(gates, 4 * n, "gates"),
+                   input<T>(d_outputs, n, "d_outputs"), input<T>(d_h, p.B * H, "d_h"), dx_ptr, dh0.mutable_data(),
+                   dkernel.mutable_data(), drecurrent.mutable_data(), dbias.mutable_data(),
+                   reset_after ? dbias.mutable_data() + 3 * H : nullptr, reset_after};
+  if (!a.gates) throw std::invalid_argument("_core: gru_backward needs the training cache");
+  run_recurrent_kernel([&] { gru_backward<T>(p, a); });
+  py::object bias_grad = reset_after ? py::object(dbias) : py::object(dbias.attr("reshape")(3 * H));
+  return py::make_tuple(dx, dh0, dkernel, drecurrent, bias_grad);
+}
+
 }  // namespace
 
 void bind_recurrent_kernels(py::module_& m) {
@@ -177,6 +223,23 @@ void bind_recurrent_kernels(py::module_& m) {
                                                   time_major, dout, dh, dc, dx)
                          : lstm_backward_t<double>(x, k, rk, h0, c0, out, gates, cells, s, act, ract, reverse,
                                                    time_major, dout, dh, dc, dx);
+  });
+  m.def("gru_forward", [=](const py::array& x, py::object k, py::object rk, py::object b, py::object rb, py::object h0,
+                           py::tuple seq, int act, int ract, bool reverse, bool time_major, bool training,
+                           bool reset_after) {
+    const Sequences s = sequences(seq);
+    return is_float32(x)
+               ? gru_forward_t<float>(x, k, rk, b, rb, h0, s, act, ract, reverse, time_major, training, reset_after)
+               : gru_forward_t<double>(x, k, rk, b, rb, h0, s, act, ract, reverse, time_major, training, reset_after);
+  });
+  m.def("gru_backward", [=](const py::array& x, py::object k, py::object rk, py::object h0, py::object out,
+                            py::object gates, py::tuple seq, int act, int ract, bool reverse, bool time_major,
+                            py::object dout, py::object dh, bool dx, bool reset_after) {
+    const Sequences s = sequences(seq);
+    return is_float32(x) ? gru_backward_t<float>(x, k, rk, h0, out, gates, s, act, ract, reverse, time_major, dout, dh,
+                                                 dx, reset_after)
+                         : gru_backward_t<double>(x, k, rk, h0, out, gates, s, act, ract, reverse, time_major, dout,
+                                                  dh, dx, reset_after);
   });
 }
 

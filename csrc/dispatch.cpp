@@ -53,6 +53,8 @@ FASTRNN_DISPATCH(simple_rnn_forward, SimpleRnnForward)
 FASTRNN_DISPATCH(simple_rnn_backward, SimpleRnnBackward)
 FASTRNN_DISPATCH(lstm_forward, LstmForward)
 FASTRNN_DISPATCH(lstm_backward, LstmBackward)
+FASTRNN_DISPATCH(gru_forward, GruForward)
+FASTRNN_DISPATCH(gru_backward, GruBackward)
 #undef FASTRNN_DISPATCH
 
 template <typename T>

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "elementwise.h"
+#include "gru.h"
 #include "lstm.h"
 #include "simple_rnn.h"
 
@@ -24,6 +25,10 @@ template <typename T>
 void lstm_forward(const RnnProblem& p, const LstmForward<T>& a);
 template <typename T>
 void lstm_backward(const RnnProblem& p, const LstmBackward<T>& a);
+template <typename T>
+void gru_forward(const RnnProblem& p, const GruForward<T>& a);
+template <typename T>
+void gru_backward(const RnnProblem& p, const GruBackward<T>& a);
 template <typename T>
 void activate_array(const T* x, T* y, int64_t n, Activation act);
 

@@ -4,7 +4,8 @@ import pytest
 
 import fastrnn
 
-GATES = {"simple_rnn": 1, "lstm": 4}
+GATES = {"simple_rnn": 1, "lstm": 4, "gru": 3, "gru_reset_before": 3}
+CELLS = list(GATES)  # "gru": reset_after=True (Keras 3, PyTorch); "gru_reset_before": reset_after=False
 
 
 @pytest.fixture
@@ -27,7 +28,7 @@ def make_problem(rng, cell, B, T, D, H, dtype=np.float64, time_major=False, scal
     weights = {
         "kernel": rng.standard_normal((D, G * H)) * scale / np.sqrt(D),
         "recurrent_kernel": rng.standard_normal((H, G * H)) * scale / np.sqrt(H),
-        "bias": rng.standard_normal(G * H) * 0.1,
+        "bias": rng.standard_normal((2, G * H) if cell == "gru" else G * H) * 0.1,
     }
     states = {"h0": rng.standard_normal((B, H)) * 0.5}
     if cell == "lstm":
@@ -41,6 +42,9 @@ def forward(cell, x, weights, states, **kw):
     if cell == "lstm":
         out, (h, c), cache = fastrnn.ops.lstm_forward(x, **weights, **states, **kw)
         return out, (h, c), cache
+    if cell.startswith("gru"):
+        out, h, cache = fastrnn.ops.gru_forward(x, **weights, **states, reset_after=cell == "gru", **kw)
+        return out, (h,), cache
     out, h, cache = fastrnn.ops.simple_rnn_forward(x, **weights, **states, **kw)
     return out, (h,), cache
 
@@ -49,4 +53,6 @@ def backward(cell, cache, d_outputs, d_states, **kw):
     """ops.<cell>_backward with d_states a tuple (d_h,) or (d_h, d_c)."""
     if cell == "lstm":
         return fastrnn.ops.lstm_backward(cache, d_outputs, *d_states, **kw)
+    if cell.startswith("gru"):
+        return fastrnn.ops.gru_backward(cache, d_outputs, *d_states, **kw)
     return fastrnn.ops.simple_rnn_backward(cache, d_outputs, *d_states, **kw)

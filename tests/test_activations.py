@@ -6,6 +6,8 @@ this CPU runs; and the recurrent kernels' gradients exactly zero where an activa
 import numpy as np
 import pytest
 
+from conftest import CELLS, GATES, backward, forward
+
 import fastrnn
 from fastrnn import ops
 
@@ -96,19 +98,19 @@ def test_exact_at_saturation_and_special_values(dtype):
     assert np.isnan(s[0]) and s[1] == s[2] == 0.5
 
 
-@pytest.mark.parametrize("cell", ["simple_rnn", "lstm"])
+@pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_saturated_units_get_exactly_the_references_zero_gradient(rng, cell, dtype):
     """Where tanh saturates, 1 - tanh^2 is exactly 0, as in the NumPy reference: a tanh that stopped
     at 0.9999997 left an LSTM kernel gradient of 1e28 where the reference has 0."""
-    G, B, T, D, H = (4 if cell == "lstm" else 1), 4, 6, 3, 32
+    G, B, T, D, H = GATES[cell], 4, 6, 3, 32
     x = (rng.standard_normal((B, T, D)) * 1e4).astype(dtype)  # every pre-activation far past saturation
-    weights = (np.sign(rng.standard_normal((D, G * H))).astype(dtype), np.zeros((H, G * H), dtype), None)
-    forward, backward = getattr(ops, f"{cell}_forward"), getattr(ops, f"{cell}_backward")
+    weights = dict(kernel=np.sign(rng.standard_normal((D, G * H))).astype(dtype),
+                   recurrent_kernel=np.zeros((H, G * H), dtype), bias=None)
     grads = {}
     for backend in ("cpu", "numpy"):
-        out, _, cache = forward(x, *weights, backend=backend)
-        grads[backend] = backward(cache, np.full_like(out, 1e30))
+        out, _, cache = forward(cell, x, weights, {}, backend=backend)
+        grads[backend] = backward(cell, cache, np.full_like(out, 1e30), ())
     for name in ("x", "kernel", "recurrent_kernel", "bias"):
         got, want = getattr(grads["cpu"], name), getattr(grads["numpy"], name)
         np.testing.assert_array_equal(got[want == 0], 0, err_msg=name)

@@ -10,7 +10,7 @@ import pytest
 import fastrnn
 from fastrnn.validation import ACTIVATIONS
 
-from conftest import backward, forward, make_problem
+from conftest import CELLS, backward, forward, make_problem
 
 try:
     from fastrnn import _cuda_backend
@@ -18,7 +18,7 @@ except ImportError as err:  # not built, or built but no GPU here
     pytest.skip(f"cuda backend not available: {err}", allow_module_level=True)
 
 SIZES = [(5, 4), (1, 17), (33, 3)]  # (D, H): odd, below and above a warp
-GRID = list(itertools.product(["simple_rnn", "lstm"], [1, 3, 64], [1, 7, 50], [False, True], [False, True],
+GRID = list(itertools.product(CELLS, [1, 3, 64], [1, 7, 50], [False, True], [False, True],
                               [False, True]))
 
 
@@ -35,9 +35,10 @@ def kernel_path(request):
         yield request.param
 
 
-def assert_path(kernel_path, training=True):
-    """Every grid shape fits the persistent kernels, so the path taken is the one asked for."""
-    want = kernel_path == "persistent"
+def assert_path(kernel_path, training=True, cell="lstm"):
+    """Every grid shape fits the persistent kernels, so the path taken is the one asked for (the
+    GRU has no persistent kernel: always the per-step path)."""
+    want = kernel_path == "persistent" and not cell.startswith("gru")
     assert _cuda_backend.last_forward_persistent == want
     if training:
         assert _cuda_backend.last_backward_persistent == want
@@ -89,7 +90,7 @@ def test_cuda_matches_reference(rng, kernel_path, dtype, cell, B, T, time_major,
     cell, x, weights, states, kw = grid_case(rng, case)
     ref = run(cell, "numpy", x, weights, states, case, np.float64, **kw)
     got = run(cell, "cuda", x, weights, states, case, dtype, **kw)
-    assert_path(kernel_path)
+    assert_path(kernel_path, cell=cell)
     assert got[0].dtype == dtype and isinstance(got[0], np.ndarray)
     assert_all_close(got, ref, dtype)
 
@@ -101,7 +102,7 @@ def test_cuda_inference_matches_reference(rng, kernel_path, dtype, case):
     cell, x, weights, states, kw = grid_case(rng, case)
     ref = run(cell, "numpy", x, weights, states, case, np.float64, training=False, **kw)
     got = run(cell, "cuda", x, weights, states, case, dtype, training=False, **kw)
-    assert_path(kernel_path, training=False)
+    assert_path(kernel_path, training=False, cell=cell)
     assert_all_close(got, ref, dtype)
 
 
@@ -170,7 +171,7 @@ def _device_libraries():
     return libs
 
 
-@pytest.mark.parametrize("cell", ["simple_rnn", "lstm"])
+@pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.parametrize("library", ["torch", "cupy"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_device_arrays_in_place(rng, kernel_path, cell, library, dtype):
@@ -215,3 +216,34 @@ def test_show_config_reports_the_device():
     assert info["cuda"].startswith("built")
     assert "none" not in info["cuda device"]
     assert info["cublas"].count(".") == 2
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_layer_kernels_match_the_reference(rng, dtype):
+    """matmul, activate, gather_rows, sum_rows_by_id and the optimizer steps on the GPU (NumPy in,
+    NumPy out) against their NumPy twins."""
+    tol = dict(rtol=1e-10, atol=1e-12) if dtype == np.float64 else dict(rtol=1e-5, atol=1e-6)
+    a, b = rng.standard_normal((37, 19)).astype(dtype), rng.standard_normal((23, 19)).astype(dtype)
+    np.testing.assert_allclose(fastrnn.ops.matmul(a, b, transpose_b=True, backend="cuda"), a @ b.T, **tol)
+    for name in ACTIVATIONS:
+        np.testing.assert_allclose(fastrnn.ops.activate(a, name, backend="cuda"),
+                                   fastrnn.reference.activate(a, name), **tol)
+    table, ids = rng.standard_normal((50, 8)).astype(dtype), rng.integers(0, 50, (6, 9))
+    np.testing.assert_array_equal(fastrnn.ops.gather_rows(table, ids, backend="cuda"), table[ids])
+    dy = rng.standard_normal((6, 9, 8)).astype(dtype)
+    rows, values = fastrnn.ops.sum_rows_by_id(ids, dy, 50, backend="cuda")
+    want_rows, want_values = fastrnn.reference.sum_rows_by_id(ids, dy, 50)
+    np.testing.assert_array_equal(rows, want_rows)
+    np.testing.assert_allclose(values, want_values, **tol)
+    for update, slots, args in (("adam_update", 2, (0.1, 0.001, 0.01, 1e-7)), ("rmsprop_update", 1, (0.9, 0.1, 0.01, 1e-7)),
+                                ("momentum_update", 1, (0.9, 0.01, True))):
+        for rows in (None, np.array([3, 7, 11])):
+            w = rng.standard_normal((20, 4)).astype(dtype)
+            g = rng.standard_normal((20, 4) if rows is None else (3, 4)).astype(dtype)
+            state = [np.abs(rng.standard_normal((20, 4))).astype(dtype) for _ in range(slots)]
+            mine = [w.copy()] + [s.copy() for s in state]
+            want = [w.copy()] + [s.copy() for s in state]
+            getattr(fastrnn.ops, update)(mine[0], g, *mine[1:], *args, rows, backend="cuda")
+            getattr(fastrnn.reference, update)(want[0], g, *want[1:], *args, rows)
+            for m, wv in zip(mine, want):
+                np.testing.assert_allclose(m, wv, **tol)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from conftest import backward, forward, make_problem
+from conftest import CELLS, backward, forward, make_problem
 
 CONFIGS = [
     dict(),
@@ -26,7 +26,7 @@ def loss_and_grads(cell, x, weights, states, seeds, backend, **kw):
 
 
 @pytest.mark.parametrize("backend", ["numpy", "cpu"])
-@pytest.mark.parametrize("cell", ["simple_rnn", "lstm"])
+@pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.parametrize("config", range(len(CONFIGS)))
 def test_gradients_match_finite_differences(rng, backend, cell, config):
     kw = dict(CONFIGS[config])

@@ -14,7 +14,7 @@ import pytest
 
 import fastrnn
 
-from conftest import backward, forward, make_problem
+from conftest import CELLS, backward, forward, make_problem
 
 core = fastrnn._core
 LEVELS = ["baseline", "avx2", "avx512"]
@@ -57,7 +57,7 @@ def case(rng, cell, B, H, dtype, T=6, D=5):
 @pytest.mark.parametrize("level", AVAILABLE)
 @pytest.mark.parametrize("split", ["rows", "units"])
 @pytest.mark.parametrize("input_product", ["blas", "fused", "packed"])
-@pytest.mark.parametrize("cell", ["simple_rnn", "lstm"])
+@pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_every_path_matches_reference(rng, tune, simd_level, threads, level, split, input_product, cell,
                                       dtype):
@@ -79,7 +79,7 @@ def test_every_path_matches_reference(rng, tune, simd_level, threads, level, spl
 
 
 @pytest.mark.parametrize("input_product", ["blas", "fused", "packed"])
-@pytest.mark.parametrize("cell", ["simple_rnn", "lstm"])
+@pytest.mark.parametrize("cell", CELLS)
 def test_splits_give_the_same_bits(rng, tune, threads, input_product, cell):
     # Each recurrent product is one multiply-add chain per element, whoever computes it, so what
     # the time loops make (outputs, final states, their gradients, dx) has the same bits by rows
@@ -104,7 +104,7 @@ def test_splits_give_the_same_bits(rng, tune, threads, input_product, cell):
 
 @pytest.mark.parametrize("reverse", [False, True])
 @pytest.mark.parametrize("split", ["rows", "units"])
-@pytest.mark.parametrize("cell", ["simple_rnn", "lstm"])
+@pytest.mark.parametrize("cell", CELLS)
 def test_input_product_from_packed_panels_has_the_bits_of_fused(rng, tune, threads, split, cell, reverse):
     # Made before the loop from the kernel packed into panels, x's part of each step's tile is the
     # start of the same multiply-add chain that the fused step runs over [x_t | h_{t-1}].
@@ -120,7 +120,7 @@ def test_input_product_from_packed_panels_has_the_bits_of_fused(rng, tune, threa
 
 
 @pytest.mark.parametrize("D", [5, 70])
-@pytest.mark.parametrize("cell", ["simple_rnn", "lstm"])
+@pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_backward_in_chunks_of_steps_matches_reference(rng, tune, threads, dtype, cell, D):
     # Split by rows, with weights whose gradients fit 512 KB, backward makes the weight gradients
@@ -149,7 +149,7 @@ def test_backward_in_chunks_of_steps_matches_reference(rng, tune, threads, dtype
         assert np.array_equal(getattr(part, name), getattr(full, name)), name
 
 
-@pytest.mark.parametrize("cell", ["simple_rnn", "lstm"])
+@pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_outputs_larger_than_the_caches_match_reference(rng, threads, cell, dtype):
     # Outputs over 2 MB per thread are written with streaming stores (whole aligned vectors;
@@ -171,7 +171,7 @@ def test_outputs_larger_than_the_caches_match_reference(rng, threads, cell, dtyp
 
 @pytest.mark.parametrize("split", ["rows", "units"])
 @pytest.mark.parametrize("D", [40, 70])
-@pytest.mark.parametrize("cell", ["simple_rnn", "lstm"])
+@pytest.mark.parametrize("cell", CELLS)
 def test_input_gradient_larger_than_the_caches_matches_reference(rng, tune, threads, split, D, cell):
     # dx over 2 MB per thread is written with streaming stores: inside the loop's chunks (rows) or
     # after it (units), from the narrow kernel (D = 40: two whole vectors and a half, rows not all
@@ -188,7 +188,7 @@ def test_input_gradient_larger_than_the_caches_matches_reference(rng, tune, thre
         np.testing.assert_allclose(g, w, rtol=2e-3, atol=2e-4, err_msg=f"result {i}")
 
 
-@pytest.mark.parametrize("cell", ["simple_rnn", "lstm"])
+@pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_weight_gradients_after_the_loop_match_reference(rng, tune, threads, dtype, cell):
     # Split by units, backward makes the weight gradients after its loop, in place in one block:
@@ -230,11 +230,11 @@ def test_callers_on_several_python_threads(rng):
 SLEEPY_CHECK = """
 import sys, numpy as np, fastrnn
 sys.path.insert(0, {tests!r})
-from conftest import make_problem, forward, backward
+from conftest import CELLS, make_problem, forward, backward
 fastrnn.tuning.set(split="units", idle_spin_us=0, barrier_spin_us=0)
 for threads in (2, 3):
     fastrnn.set_num_threads(threads)
-    for cell in ("simple_rnn", "lstm"):
+    for cell in CELLS:
         rng = np.random.default_rng(threads)
         x, w, st = make_problem(rng, cell, 3, 9, 5, 40)
         results = []

@@ -7,7 +7,7 @@ import fastrnn
 from fastrnn import ops, optimizers
 from fastrnn.backend import KERNELS
 
-from conftest import backward, forward, make_problem
+from conftest import CELLS, backward, forward, make_problem
 
 
 # --- backends ---------------------------------------------------------------------------
@@ -59,7 +59,7 @@ def test_caches_are_interchangeable_between_backends(rng, made_on, time_major):
 
 # --- determinism ------------------------------------------------------------------------
 
-@pytest.mark.parametrize("cell", ["simple_rnn", "lstm"])
+@pytest.mark.parametrize("cell", CELLS)
 def test_bitwise_deterministic_for_a_given_thread_count(rng, cell):
     # What the README claims: repeated calls with the same thread count give the same bits.
     # Across thread counts results agree to rounding only (the BLAS tiles the products differently).
@@ -89,7 +89,7 @@ def test_bitwise_deterministic_for_a_given_thread_count(rng, cell):
 
 # --- subnormal numbers -------------------------------------------------------------------
 
-@pytest.mark.parametrize("cell", ["simple_rnn", "lstm"])
+@pytest.mark.parametrize("cell", CELLS)
 def test_gradients_decayed_to_subnormals_are_flushed_and_match_the_reference(rng, cell):
     # Only the last state gets a gradient (Keras' return_sequences=False): carried back through
     # 400 steps it shrinks below float32's smallest normal number. The cpu kernels flush such
@@ -193,7 +193,7 @@ def test_outputs_may_be_modified_without_breaking_backward(rng):
 # --- edge sizes -------------------------------------------------------------------------
 
 @pytest.mark.parametrize("backend", ["cpu", "numpy"])
-@pytest.mark.parametrize("cell", ["simple_rnn", "lstm"])
+@pytest.mark.parametrize("cell", CELLS)
 def test_empty_batch_and_zero_steps(rng, backend, cell):
     for B, T in [(0, 5), (3, 0)]:
         x, w, s = make_problem(rng, cell, B, T, 4, 3)
@@ -206,7 +206,7 @@ def test_empty_batch_and_zero_steps(rng, backend, cell):
 
 
 @pytest.mark.parametrize("backend", ["cpu", "numpy"])
-@pytest.mark.parametrize("cell", ["simple_rnn", "lstm"])
+@pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_no_input_features_equals_a_zero_input(rng, backend, cell, dtype):
     """D = 0: only the recurrence and the bias act. The cpu backend's input product over no
@@ -232,7 +232,7 @@ def test_no_input_features_equals_a_zero_input(rng, backend, cell, dtype):
 
 
 @pytest.mark.parametrize("backend", ["cpu", "numpy"])
-@pytest.mark.parametrize("cell", ["simple_rnn", "lstm"])
+@pytest.mark.parametrize("cell", CELLS)
 def test_no_units(rng, backend, cell):
     """H = 0: empty outputs and states; the input gets a zero gradient."""
     x, w, s = make_problem(rng, cell, 3, 5, 4, 0)
@@ -249,7 +249,7 @@ MASKS = {
 }
 
 
-@pytest.mark.parametrize("cell", ["simple_rnn", "lstm"])
+@pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.parametrize("which", sorted(MASKS))
 @pytest.mark.parametrize("reverse", [False, True])
 @pytest.mark.parametrize("backend", ["cpu", "numpy"])
@@ -274,7 +274,7 @@ def test_a_mask_equals_running_each_sequence_on_its_kept_steps(rng, cell, which,
         np.testing.assert_array_equal(np.delete(grads.x[b], kept, axis=0), 0)
 
 
-@pytest.mark.parametrize("cell", ["simple_rnn", "lstm"])
+@pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.parametrize("time_major", [False, True])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_masks_give_the_references_results_on_every_path(rng, tune, cell, time_major, dtype):
@@ -336,7 +336,7 @@ def test_reverse_equals_forward_on_flipped_input(rng):
     np.testing.assert_allclose(h_rev, h_fwd, rtol=1e-12)
 
 
-@pytest.mark.parametrize("cell", ["simple_rnn", "lstm"])
+@pytest.mark.parametrize("cell", CELLS)
 def test_nan_and_inf_propagate_like_the_reference(rng, cell):
     x, w, s = make_problem(rng, cell, 3, 5, 4, 6)
     x[0, 2, 1] = np.nan
@@ -404,7 +404,7 @@ def test_backward_checks_its_inputs(rng):
 
 
 @pytest.mark.parametrize("backend", ["cpu", "numpy"])
-@pytest.mark.parametrize("cell", ["simple_rnn", "lstm"])
+@pytest.mark.parametrize("cell", CELLS)
 def test_input_gradient_false_skips_only_dx(rng, backend, cell):
     x, w, s = make_problem(rng, cell, 3, 4, 5, 6)
     out, finals, cache = forward(cell, x, w, s, backend=backend)

@@ -8,11 +8,11 @@ import pytest
 import fastrnn
 from fastrnn.validation import ACTIVATIONS
 
-from conftest import backward, forward, make_problem
+from conftest import CELLS, backward, forward, make_problem
 
 SIZES = [(5, 4), (1, 17), (33, 3), (70, 5)]  # (D, H): odd, below and above one SIMD vector; D = 70:
 # x wider than the 4 vectors of the narrow-x input gradient (weight_gradients.h), so dx comes from BLAS
-GRID = list(itertools.product(["simple_rnn", "lstm"], [1, 3, 64], [1, 7, 50], [False, True], [False, True],
+GRID = list(itertools.product(CELLS, [1, 3, 64], [1, 7, 50], [False, True], [False, True],
                               [False, True]))
 
 
@@ -86,7 +86,7 @@ def test_long_sequence_float32(rng):
 
 
 @pytest.mark.parametrize("level", ["baseline", "avx2", "avx512"])
-@pytest.mark.parametrize("cell", ["simple_rnn", "lstm"])
+@pytest.mark.parametrize("cell", CELLS)
 def test_every_simd_level(rng, level, cell):
     core = fastrnn._core
     order = ["baseline", "avx2", "avx512"]

@@ -134,6 +134,33 @@ bool lstm_backward(const RnnProblem& p, const py::dict& a, const cuda::Context& 
   return ctx.ran_persistent;
 }
 
+template <typename T>
+bool gru_forward(const RnnProblem& p, const py::dict& a, const cuda::Context& ctx, bool reset_after) {
+  auto in = [&](const char* name) { return ptr<const T>(a[name].cast<uintptr_t>()); };
+  auto out = [&](const char* name) { return ptr<T>(a[name].cast<uintptr_t>()); };
+  GruForward<T> f{in("x"), in("kernel"), in("recurrent_kernel"), in("bias"), in("recurrent_bias"), in("h0"),
+                  out("outputs"), out("h_T"), out("gates"), nullptr, reset_after};
+  if (reset_after != (f.recurrent_bias != nullptr))
+    throw py::value_error("fastrnn cuda: recurrent_bias goes with reset_after");
+  py::gil_scoped_release release;
+  cuda::gru_forward<T>(p, f, ctx);
+  return ctx.ran_persistent;
+}
+
+template <typename T>
+bool gru_backward(const RnnProblem& p, const py::dict& a, const cuda::Context& ctx, bool reset_after) {
+  auto in = [&](const char* name) { return ptr<const T>(a[name].cast<uintptr_t>()); };
+  auto out = [&](const char* name) { return ptr<T>(a[name].cast<uintptr_t>()); };
+  GruBackward<T> g{in("x"),   in("kernel"), in("recurrent_kernel"), in("h0"), in("outputs"), in("gates"),
+                   in("d_outputs"), in("d_h"), out("dx"), out("dh0"), out("dkernel"), out("drecurrent_kernel"),
+                   out("dbias"), out("drecurrent_bias"), reset_after};
+  if (reset_after != (g.drecurrent_bias != nullptr))
+    throw py::value_error("fastrnn cuda: drecurrent_bias goes with reset_after");
+  py::gil_scoped_release release;
+  cuda::gru_backward<T>(p, g, ctx);
+  return ctx.ran_persistent;
+}
+
 // Device memory for NumPy inputs: allocated here, freed when the Python object goes.
 class DeviceBuffer {
  public:
@@ -286,6 +313,28 @@ PYBIND11_MODULE(_cuda, m) {
   }, py::arg("dtype"), py::arg("T"), py::arg("B"), py::arg("D"), py::arg("H"), py::arg("time_major"),
      py::arg("reverse"), py::arg("sequences"), py::arg("activation"), py::arg("recurrent_activation"),
      py::arg("arrays"), py::arg("device"), py::arg("stream"), py::arg("persistent"));
+
+  m.def("gru_forward", [](const std::string& dtype, int64_t T, int64_t B, int64_t D, int64_t H, bool time_major,
+                          bool reverse, const py::dict& sequences, int activation, int recurrent_activation,
+                          const py::dict& arrays, int device, uintptr_t stream, bool persistent, bool reset_after) {
+    const RnnProblem p = problem(T, B, D, H, time_major, reverse, sequences, activation, recurrent_activation);
+    const cuda::Context ctx = enter(device, stream, persistent);
+    return is_double(dtype) ? gru_forward<double>(p, arrays, ctx, reset_after)
+                            : gru_forward<float>(p, arrays, ctx, reset_after);
+  }, py::arg("dtype"), py::arg("T"), py::arg("B"), py::arg("D"), py::arg("H"), py::arg("time_major"),
+     py::arg("reverse"), py::arg("sequences"), py::arg("activation"), py::arg("recurrent_activation"),
+     py::arg("arrays"), py::arg("device"), py::arg("stream"), py::arg("persistent"), py::arg("reset_after"));
+
+  m.def("gru_backward", [](const std::string& dtype, int64_t T, int64_t B, int64_t D, int64_t H, bool time_major,
+                           bool reverse, const py::dict& sequences, int activation, int recurrent_activation,
+                           const py::dict& arrays, int device, uintptr_t stream, bool persistent, bool reset_after) {
+    const RnnProblem p = problem(T, B, D, H, time_major, reverse, sequences, activation, recurrent_activation);
+    const cuda::Context ctx = enter(device, stream, persistent);
+    return is_double(dtype) ? gru_backward<double>(p, arrays, ctx, reset_after)
+                            : gru_backward<float>(p, arrays, ctx, reset_after);
+  }, py::arg("dtype"), py::arg("T"), py::arg("B"), py::arg("D"), py::arg("H"), py::arg("time_major"),
+     py::arg("reverse"), py::arg("sequences"), py::arg("activation"), py::arg("recurrent_activation"),
+     py::arg("arrays"), py::arg("device"), py::arg("stream"), py::arg("persistent"), py::arg("reset_after"));
 
   // The layers' kernels (layer_kernels.h, blas_cuda.h): dtype, sizes, device pointers, device, stream.
   m.def("matmul", [](const std::string& dtype, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,

@@ -7,6 +7,7 @@
 #include <cuda_runtime_api.h>
 
 #include "../common.h"
+#include "../gru.h"
 #include "../lstm.h"
 #include "../simple_rnn.h"
 
@@ -49,6 +50,12 @@ template <typename T>
 void simple_rnn_backward(const RnnProblem& p, const SimpleRnnBackward<T>& a, const Context& ctx);
 template <typename T>
 void lstm_backward(const RnnProblem& p, const LstmBackward<T>& a, const Context& ctx);
+
+// The GRU (gru.h's shapes, caches and both reset_after variants), always per step (gru.cu).
+template <typename T>
+void gru_forward(const RnnProblem& p, const GruForward<T>& a, const Context& ctx);
+template <typename T>
+void gru_backward(const RnnProblem& p, const GruBackward<T>& a, const Context& ctx);
 
 // The persistent kernels (the Persistent RNN idea): each block keeps its part of
 // recurrent_kernel in shared memory for all steps: all of it for whole sequences per block (small

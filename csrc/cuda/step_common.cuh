@@ -70,19 +70,19 @@ void gather_previous_states(const RnnProblem& p, const T* states, const T* initi
   check_launch("gather_previous_states_kernel");
 }
 
-// out (chunks, cols): the column sums of A (rows, cols) over row chunk blockIdx.y of rows_per
-// rows. Block (32, 8) owns 32 columns; each thread sums a strided share of the chunk in a fixed
+// out (chunks, cols): the column sums of A (rows, cols; row stride lda) over row chunk blockIdx.y
+// of rows_per rows. Block (32, 8) owns 32 columns; each thread sums a strided share of the chunk in a fixed
 // order, then the 8 partial sums are added in a fixed order: results do not depend on timing.
 template <typename T>
 __global__ void column_sums_kernel(int64_t rows, int64_t cols, int64_t rows_per, const T* __restrict__ A,
-                                   T* __restrict__ out) {
+                                   int64_t lda, T* __restrict__ out) {
   __shared__ T partial[8][33];
   const int64_t col = static_cast<int64_t>(blockIdx.x) * 32 + threadIdx.x;
   const int64_t begin = static_cast<int64_t>(blockIdx.y) * rows_per;
   const int64_t end = begin + rows_per < rows ? begin + rows_per : rows;
   T sum = T(0);
   if (col < cols)
-    for (int64_t r = begin + threadIdx.y; r < end; r += 8) sum += A[r * cols + col];
+    for (int64_t r = begin + threadIdx.y; r < end; r += 8) sum += A[r * lda + col];
   partial[threadIdx.y][threadIdx.x] = sum;
   __syncthreads();
   if (threadIdx.y == 0 && col < cols) {
@@ -92,23 +92,26 @@ __global__ void column_sums_kernel(int64_t rows, int64_t cols, int64_t rows_per,
   }
 }
 
-// out (cols,) = column sums of A (rows, cols): per-chunk sums into scratch, then their sum.
+// out (cols,) = column sums of A (rows, cols; row stride lda, default cols): per-chunk sums into
+// scratch, then their sum.
 template <typename T>
-void column_sums(int64_t rows, int64_t cols, const T* A, T* out, cudaStream_t stream) {
+void column_sums(int64_t rows, int64_t cols, const T* A, T* out, cudaStream_t stream, int64_t lda = 0) {
+  if (lda == 0) lda = cols;
   if (cols == 0) return;
   const unsigned col_blocks = static_cast<unsigned>((cols + 31) / 32);
   const int64_t rows_per = 256;
   const int64_t chunks = (rows + rows_per - 1) / rows_per;
   if (chunks <= 1) {
-    column_sums_kernel<T><<<dim3(col_blocks, 1), dim3(32, 8), 0, stream>>>(rows, cols, rows, A, out);
+    column_sums_kernel<T><<<dim3(col_blocks, 1), dim3(32, 8), 0, stream>>>(rows, cols, rows, A, lda, out);
     check_launch("column_sums_kernel");
     return;
   }
   Scratch<T> partial(chunks * cols, stream);
   column_sums_kernel<T><<<dim3(col_blocks, static_cast<unsigned>(chunks)), dim3(32, 8), 0, stream>>>(
-      rows, cols, rows_per, A, partial.get());
+      rows, cols, rows_per, A, lda, partial.get());
   check_launch("column_sums_kernel");
-  column_sums_kernel<T><<<dim3(col_blocks, 1), dim3(32, 8), 0, stream>>>(chunks, cols, chunks, partial.get(), out);
+  column_sums_kernel<T><<<dim3(col_blocks, 1), dim3(32, 8), 0, stream>>>(chunks, cols, chunks, partial.get(), cols,
+                                                                         out);
   check_launch("column_sums_kernel");
 }
 

@@ -14,7 +14,7 @@ from ._native import core, error
 
 if core is None:
     raise ImportError(f"fastrnn's C++ core is not available: {error}")
-from .validation import ACTIVATIONS, LSTMGrads, SimpleRNNGrads, prepare_backward, prepare_forward
+from .validation import ACTIVATIONS, GRUGrads, LSTMGrads, SimpleRNNGrads, prepare_backward, prepare_forward
 
 _FLOATS = (np.float32, np.float64)
 
@@ -73,6 +73,31 @@ def lstm_backward(cache, d_outputs=None, d_h=None, d_c=None, *, input_gradient=T
                                _code(c.activation), _code(c.recurrent_activation), c.reverse, c.time_major,
                                d_outputs, states["d_h"], states["d_c"], input_gradient)
     return LSTMGrads(*grads)
+
+
+def gru_forward(x, kernel, recurrent_kernel, bias, h0=None, *, activation="tanh", recurrent_activation="sigmoid",
+                reset_after=True, lengths=None, mask=None, reverse=False, time_major=False, training=True):
+    call = prepare_forward("gru", x, kernel, recurrent_kernel, bias, h0, None, activation=activation,
+                           recurrent_activation=recurrent_activation, lengths=lengths, mask=mask, reverse=reverse,
+                           time_major=time_major, reset_after=reset_after)
+    b_in, b_rec = (call.bias[0], call.bias[1]) if call.reset_after else (call.bias, None)
+    outputs, h, gates, saved = core.gru_forward(
+        call.x, call.kernel, call.recurrent_kernel, np.ascontiguousarray(b_in),
+        None if b_rec is None else np.ascontiguousarray(b_rec), call.h0, _sequences(call), _code(call.activation),
+        _code(call.recurrent_activation), call.reverse, call.time_major, training, call.reset_after)
+    if not training:
+        return outputs, h, None
+    call.backend, call.outputs, call.gates = "cpu", saved, gates
+    return outputs, h, call
+
+
+def gru_backward(cache, d_outputs=None, d_h=None, *, input_gradient=True) -> GRUGrads:
+    d_outputs, states = prepare_backward(cache, d_outputs, {"d_h": d_h})
+    c = cache
+    grads = core.gru_backward(c.x, c.kernel, c.recurrent_kernel, c.h0, c.outputs, np.ascontiguousarray(c.gates),
+                              _sequences(c), _code(c.activation), _code(c.recurrent_activation), c.reverse,
+                              c.time_major, d_outputs, states["d_h"], input_gradient, c.reset_after)
+    return GRUGrads(*grads)
 
 
 def activate(x, activation):

@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 from . import tuning
-from .validation import ACTIVATIONS, GATES, ArrayKind, LSTMGrads, RNNCall, SimpleRNNGrads, prepare_backward, prepare_forward
+from .validation import (ACTIVATIONS, GATES, ArrayKind, GRUGrads, LSTMGrads, RNNCall, SimpleRNNGrads, prepare_backward,
+                         prepare_forward)
 
 try:
     from . import _cuda
@@ -232,8 +233,15 @@ def _forward(cell, kind, call: RNNCall, training: bool):
     T, B = call.steps_batch
     H = call.units
     dtype = np.dtype(kind.dtype(call.x))
-    inputs = {name: kind.on_device(getattr(call, name)) for name in ("x", "kernel", "recurrent_kernel", "bias", "h0")}
+    inputs = {name: kind.on_device(getattr(call, name)) for name in ("x", "kernel", "recurrent_kernel", "h0")}
     out = {"outputs": kind.empty(call.sequence_shape(H), dtype), "h_T": kind.empty((B, H), dtype)}
+    if cell == "gru":  # (2, 3H) with reset_after: the input and the recurrent bias
+        biases = (call.bias[0], call.bias[1]) if call.reset_after else (call.bias, None)
+        inputs.update(bias=kind.on_device(kind.convert(biases[0], dtype)),
+                      recurrent_bias=None if biases[1] is None else kind.on_device(kind.convert(biases[1], dtype)))
+        out["gates"] = kind.empty((T, B, 4 * H), dtype) if training else None
+    else:
+        inputs["bias"] = kind.on_device(call.bias)
     if cell == "lstm":
         inputs["c0"] = kind.on_device(call.c0)
         out["c_T"] = kind.empty((B, H), dtype)
@@ -245,6 +253,9 @@ def _forward(cell, kind, call: RNNCall, training: bool):
     global last_forward_persistent
     if cell == "lstm":
         last_forward_persistent = _cuda.lstm_forward(recurrent_activation=_code(call.recurrent_activation), **common)
+    elif cell == "gru":
+        last_forward_persistent = _cuda.gru_forward(recurrent_activation=_code(call.recurrent_activation),
+                                                    reset_after=call.reset_after, **common)
     else:
         last_forward_persistent = _cuda.simple_rnn_forward(**common)
     return out
@@ -255,7 +266,8 @@ def _backward(cell, kind, cache: RNNCall, d_outputs, states: dict):
     T, B = cache.steps_batch
     D, H, G = cache.x.shape[2], cache.units, GATES[cell]
     dtype = np.dtype(kind.dtype(cache.x))
-    names = ["x", "kernel", "recurrent_kernel", "h0", "outputs"] + (["c0", "gates", "cells"] if cell == "lstm" else [])
+    names = ["x", "kernel", "recurrent_kernel", "h0", "outputs"] + {"lstm": ["c0", "gates", "cells"],
+                                                                    "gru": ["gates"]}.get(cell, [])
     inputs = {name: kind.on_device(getattr(cache, name)) for name in names}
     inputs["d_outputs"] = None if d_outputs is None else kind.on_device(d_outputs)
     inputs.update({name: None if value is None else kind.on_device(value) for name, value in states.items()})
@@ -263,14 +275,20 @@ def _backward(cell, kind, cache: RNNCall, d_outputs, states: dict):
     if cell == "lstm":
         grads["dc0"] = kind.empty((B, H), dtype)
     grads.update({"dkernel": kind.empty((D, G * H), dtype), "drecurrent_kernel": kind.empty((H, G * H), dtype),
-                  "dbias": kind.empty((G * H,), dtype)})
+                  "dbias": kind.empty(tuple(kind.shape(cache.bias)), dtype)})  # GRU: (2, 3H), its rows apart
     sequences, sequence_pointers = _sequences(kind, cache)
     pointers = {name: kind.ptr(a) for name, a in {**inputs, **grads}.items()}
+    if cell == "gru":  # the two bias gradients are the rows of one (2, 3H) array
+        row = G * H * dtype.itemsize
+        pointers["drecurrent_bias"] = pointers["dbias"] + row if cache.reset_after else 0
     common = _common(kind, cache, dtype, pointers, sequence_pointers)
     global last_backward_persistent
     if cell == "lstm":
         last_backward_persistent = _cuda.lstm_backward(recurrent_activation=_code(cache.recurrent_activation),
                                                        **common)
+    elif cell == "gru":
+        last_backward_persistent = _cuda.gru_backward(recurrent_activation=_code(cache.recurrent_activation),
+                                                      reset_after=cache.reset_after, **common)
     else:
         last_backward_persistent = _cuda.simple_rnn_backward(**common)
     return [kind.result(g) for g in grads.values()]
@@ -283,8 +301,8 @@ def _run_forward(cell, x, kernel, recurrent_kernel, bias, h0, c0, training, **op
     result = {name: None if a is None else kind.result(a) for name, a in out.items()}
     if training:
         call.backend, call.outputs = "cuda", kind.copy(result["outputs"])
-        if cell == "lstm":
-            call.gates, call.cells = result["gates"], result["cells"]
+        if cell in ("lstm", "gru"):
+            call.gates, call.cells = result["gates"], result.get("cells")
     return result, call if training else None
 
 
@@ -318,6 +336,19 @@ def lstm_forward(x, kernel, recurrent_kernel, bias, h0=None, c0=None, *, activat
 
 def lstm_backward(cache, d_outputs=None, d_h=None, d_c=None, *, input_gradient=True) -> LSTMGrads:
     grads = LSTMGrads(*_run_backward("lstm", cache, d_outputs, {"d_h": d_h, "d_c": d_c}))
+    return grads if input_gradient else grads._replace(x=None)
+
+
+def gru_forward(x, kernel, recurrent_kernel, bias, h0=None, *, activation="tanh", recurrent_activation="sigmoid",
+                reset_after=True, lengths=None, mask=None, reverse=False, time_major=False, training=True):
+    result, call = _run_forward("gru", x, kernel, recurrent_kernel, bias, h0, None, training, activation=activation,
+                                recurrent_activation=recurrent_activation, reset_after=reset_after, lengths=lengths,
+                                mask=mask, reverse=reverse, time_major=time_major)
+    return result["outputs"], result["h_T"], call
+
+
+def gru_backward(cache, d_outputs=None, d_h=None, *, input_gradient=True) -> GRUGrads:
+    grads = GRUGrads(*_run_backward("gru", cache, d_outputs, {"d_h": d_h}))
     return grads if input_gradient else grads._replace(x=None)
 
 

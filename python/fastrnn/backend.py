@@ -17,7 +17,8 @@ from typing import Optional
 BACKENDS = ("cpu", "numpy", "cuda")
 # The kernel table: every backend module defines each of these with fastrnn.ops' signature (less
 # `backend=`); fastrnn.ops calls them through implementation().
-KERNELS = ("simple_rnn_forward", "simple_rnn_backward", "lstm_forward", "lstm_backward", "activate", "matmul",
+KERNELS = ("simple_rnn_forward", "simple_rnn_backward", "lstm_forward", "lstm_backward", "gru_forward",
+           "gru_backward", "activate", "matmul",
            "gather_rows", "sum_rows_by_id", "adam_update", "rmsprop_update", "momentum_update")
 _MODULES = {"cpu": "._cpu", "numpy": ".reference", "cuda": "._cuda_backend"}
 _state = threading.local()  # .name: this thread's override; .saved: overrides to restore on exit
@@ -112,3 +113,10 @@ def implementation(name: Optional[str] = None) -> ModuleType:
         return importlib.import_module(_MODULES[name], __package__)
     except ImportError as err:
         raise RuntimeError(f"fastrnn backend {name!r} is not available: {err}") from err
+
+
+def clear_session(free_memory: bool = True) -> None:
+    """Keras' keras.backend.clear_session: new layers and models are named from scratch again.
+    See fastrnn.session.clear_session."""
+    from .session import clear_session as clear
+    clear(free_memory)

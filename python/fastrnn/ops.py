@@ -17,9 +17,9 @@ from __future__ import annotations
 import numpy as np
 
 from .backend import KERNELS, implementation
-from .validation import ACTIVATIONS, LSTMGrads, RNNCall, SimpleRNNGrads, check_choice
+from .validation import ACTIVATIONS, GRUGrads, LSTMGrads, RNNCall, SimpleRNNGrads, check_choice
 
-__all__ = list(KERNELS) + ["KERNELS", "ACTIVATIONS", "SimpleRNNGrads", "LSTMGrads", "RNNCall"]
+__all__ = list(KERNELS) + ["KERNELS", "ACTIVATIONS", "SimpleRNNGrads", "LSTMGrads", "GRUGrads", "RNNCall"]
 
 
 def _check_flag(name, value):
@@ -126,6 +126,54 @@ def lstm_backward(cache, d_outputs=None, d_h=None, d_c=None, *, input_gradient=T
     _check_flag("input_gradient", input_gradient)
     return implementation(_backend_of(cache, backend)).lstm_backward(cache, d_outputs, d_h, d_c,
                                                                      input_gradient=input_gradient)
+
+
+def gru_forward(x, kernel, recurrent_kernel, bias, h0=None, *, activation="tanh", recurrent_activation="sigmoid",
+                reset_after=True, lengths=None, mask=None, reverse=False, time_major=False, training=True,
+                backend=None):
+    """Run a GRU (Keras gate order z, r, h) over a batch of sequences.
+
+    [x_z|x_r|x_h] = x_t @ kernel + b; [r_z|r_r|r_h] = h_{t-1} @ recurrent_kernel + b_r;
+    z, r = ra(x_z + r_z), ra(x_r + r_r); hh = act(x_h + r * r_h); h_t = z * h_{t-1} + (1 - z) * hh.
+    With reset_after=False (Keras 2's default): hh = act(x_h + (r * h_{t-1}) @ recurrent_kernel_h + b_h),
+    and no b_r.
+
+    Args:
+        x: (B, T, D), or (T, B, D) with time_major=True.
+        kernel: (D, 3H). recurrent_kernel: (H, 3H).
+        bias: (2, 3H), [b; b_r], with reset_after (Keras 3's default, PyTorch's nn.GRU); (3H,)
+            without; or None for zeros.
+        h0: (B, H) initial state, or None for zeros.
+        activation, recurrent_activation: act ("tanh") and ra ("sigmoid"), names in ACTIVATIONS.
+        lengths, mask, reverse, time_major, training, backend: as in simple_rnn_forward.
+
+    Returns:
+        outputs, h_T (B, H), cache.
+
+    Example:
+        >>> out, h, cache = ops.gru_forward(x, W, U, np.zeros((2, 3 * H)))
+        >>> grads = ops.gru_backward(cache, d_h=np.ones_like(h))
+    """
+    return implementation(backend).gru_forward(
+        x, kernel, recurrent_kernel, bias, h0, activation=activation, recurrent_activation=recurrent_activation,
+        reset_after=reset_after, lengths=lengths, mask=mask, reverse=reverse, time_major=time_major,
+        training=training)
+
+
+def gru_backward(cache, d_outputs=None, d_h=None, *, input_gradient=True, backend=None) -> GRUGrads:
+    """Backpropagate through a GRU call.
+
+    Args:
+        cache: the third result of gru_forward(training=True).
+        d_outputs: gradient on outputs, or None. d_h: gradient on h_T (B, H), or None.
+        input_gradient: as in simple_rnn_backward.
+
+    Returns:
+        GRUGrads with fields x, h0, kernel, recurrent_kernel, bias (shaped like the call's bias).
+    """
+    _check_flag("input_gradient", input_gradient)
+    return implementation(_backend_of(cache, backend)).gru_backward(cache, d_outputs, d_h,
+                                                                    input_gradient=input_gradient)
 
 
 # --- the layers' and optimizers' kernels --------------------------------------------------------

@@ -9,6 +9,9 @@ Never imports the C++ core.
     h_t = act(x_t @ kernel + h_{t-1} @ recurrent_kernel + bias)                 (SimpleRNN)
     z = x_t @ kernel + h_{t-1} @ recurrent_kernel + bias = [z_i|z_f|z_c|z_o]   (LSTM)
     i, f, o = ra(z_i), ra(z_f), ra(z_o); g = act(z_c); c_t = f c_{t-1} + i g; h_t = o act(c_t)
+    [x_z|x_r|x_h] = x_t @ kernel + b; [r_z|r_r|r_h] = h_{t-1} @ recurrent_kernel + b_r   (GRU)
+    z, r = ra(x_z + r_z), ra(x_r + r_r); hh = act(x_h + r r_h); h_t = z h_{t-1} + (1 - z) hh
+    (reset_after=False: hh = act(x_h + (r h_{t-1}) @ recurrent_kernel_h + b_h), no b_r)
 """
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ import functools
 
 import numpy as np
 
-from .validation import GATES, LSTMGrads, RNNCall, SimpleRNNGrads, prepare_backward, prepare_forward
+from .validation import GATES, GRUGrads, LSTMGrads, RNNCall, SimpleRNNGrads, prepare_backward, prepare_forward
 
 
 # --- element-wise -----------------------------------------------------------------------------
@@ -133,7 +136,7 @@ def _backward(call: RNNCall, cell_backward, d_outputs, carries):
         p, run = positions[s], active[s]
         dh = carries[0] + (0 if d_out is None else d_out[p, batch])
         dz_step, new_carries = cell_backward(dh, carries, p, call)
-        dz_step = dz_step * run[:, None]
+        dz_step = np.where(run[:, None], dz_step, 0)  # (a cache's padding rows may hold anything)
         dz[p, batch] = dz_step
         new_carries[0] = dz_step @ call.recurrent_kernel.T
         carries = [np.where(run[:, None], n, old) for n, old in zip(new_carries, carries)]
@@ -221,6 +224,96 @@ def lstm_backward(cache, d_outputs=None, d_h=None, d_c=None, *, input_gradient=T
     cell = functools.partial(_lstm_cell_backward, previous_cells=_previous(cache, cache.cells, cache.c0))
     dx, (dh0, dc0), dkernel, drecurrent, dbias = _backward(cache, cell, d_outputs, carries)
     return LSTMGrads(dx if input_gradient else None, dh0, dc0, dkernel, drecurrent, dbias)
+
+
+# --- GRU: its own loops (the h gate takes x's part and h's part apart, and reset_after=False makes
+# two products per step) ----------------------------------------------------------------------
+
+def _gru_biases(call: RNNCall):
+    """(input bias (3H,), recurrent bias (3H,)); without reset_after the recurrent one is zero."""
+    if call.reset_after:
+        return call.bias[0], call.bias[1]
+    return call.bias, np.zeros_like(call.bias)
+
+
+def gru_forward(x, kernel, recurrent_kernel, bias, h0=None, *, activation="tanh", recurrent_activation="sigmoid",
+                reset_after=True, lengths=None, mask=None, reverse=False, time_major=False, training=True):
+    """GRU over a batch of sequences (NumPy twin of fastrnn.ops.gru_forward)."""
+    call = prepare_forward("gru", x, kernel, recurrent_kernel, bias, h0, None, activation=activation,
+                           recurrent_activation=recurrent_activation, lengths=lengths, mask=mask, reverse=reverse,
+                           time_major=time_major, reset_after=reset_after)
+    T, B = call.steps_batch
+    H = call.units
+    b_in, b_rec = _gru_biases(call)
+    projection = _time_major((_rows(call.x) @ call.kernel).reshape(call.sequence_shape(3 * H)), call) + b_in
+    U = call.recurrent_kernel
+    outputs, gates = np.zeros((T, B, H), call.x.dtype), np.zeros((T, B, 4 * H), call.x.dtype)
+    h = call.h0.copy()
+    positions, active = _schedule(call)
+    batch = np.arange(B)
+    for s in range(T):
+        p, run = positions[s], active[s]
+        xz, xr, xh = np.split(projection[p, batch], 3, axis=1)
+        r_zr = h @ U[:, :2 * H] + b_rec[:2 * H]
+        z = activate(xz + r_zr[:, :H], recurrent_activation)
+        r = activate(xr + r_zr[:, H:], recurrent_activation)
+        r_h = (h @ U[:, 2 * H:] + b_rec[2 * H:]) if call.reset_after else (r * h) @ U[:, 2 * H:]
+        hh = activate(xh + (r * r_h if call.reset_after else r_h), activation)
+        h_new = z * h + (1 - z) * hh
+        gates[p[run], batch[run]] = np.concatenate([z, r, hh, r_h if call.reset_after else r * h], axis=1)[run]
+        outputs[p[run], batch[run]] = h_new[run]
+        h = np.where(run[:, None], h_new, h)
+    outputs = _from_time_major(outputs, call)
+    if not training:
+        return outputs, h, None
+    call.backend, call.outputs, call.gates = "numpy", outputs.copy(), gates
+    return outputs, h, call
+
+
+def gru_backward(cache, d_outputs=None, d_h=None, *, input_gradient=True) -> GRUGrads:
+    """Gradients of a GRU call (NumPy twin of fastrnn.ops.gru_backward)."""
+    d_outputs, states = prepare_backward(cache, d_outputs, {"d_h": d_h})
+    call = cache
+    T, B = call.steps_batch
+    H, U = call.units, call.recurrent_kernel
+    act, ra = call.activation, call.recurrent_activation
+    d_out = None if d_outputs is None else _time_major(d_outputs, call)
+    h_prev_all = _previous(call, _time_major(call.outputs, call), call.h0)
+    carry = np.zeros((B, H), call.x.dtype) if states["d_h"] is None else states["d_h"].copy()
+    dz_x, dz_h = np.zeros((T, B, 3 * H), call.x.dtype), np.zeros((T, B, 3 * H), call.x.dtype)
+    positions, active = _schedule(call)
+    batch = np.arange(B)
+    for s in reversed(range(T)):
+        p, run = positions[s], active[s]
+        dh = carry + (0 if d_out is None else d_out[p, batch])
+        z, r, hh, r_h = np.split(call.gates[p, batch], 4, axis=1)
+        h_prev = h_prev_all[p, batch]
+        dah = _times_derivative(dh * (1 - z), hh, act)
+        dz = _times_derivative(dh * (h_prev - hh), z, ra)
+        if call.reset_after:  # r_h is h_{t-1} @ U_h + b_h
+            dr = _times_derivative(dah * r_h, r, ra)
+            step_h = np.concatenate([dz, dr, dah * r], axis=1)
+            new_carry = dh * z + step_h @ U.T
+        else:  # r_h is r * h_{t-1}; the product (r * h_{t-1}) @ U_h comes first
+            d_reset_h = dah @ U[:, 2 * H:].T
+            dr = _times_derivative(d_reset_h * h_prev, r, ra)
+            step_h = np.concatenate([dz, dr, dah], axis=1)
+            new_carry = dh * z + d_reset_h * r + step_h[:, :2 * H] @ U[:, :2 * H].T
+        dz_x[p, batch] = np.where(run[:, None], np.concatenate([dz, dr, dah], axis=1), 0)
+        dz_h[p, batch] = np.where(run[:, None], step_h, 0)
+        carry = np.where(run[:, None], new_carry, carry)
+    x_rows = _rows(call.x)
+    dx_rows, dh_rows = _rows(_from_time_major(dz_x, call)), _rows(_from_time_major(dz_h, call))
+    h_rows = _rows(_from_time_major(h_prev_all, call))
+    dkernel, drecurrent = x_rows.T @ dx_rows, h_rows.T @ dh_rows
+    if call.reset_after:
+        dbias = np.stack([dx_rows.sum(axis=0), dh_rows.sum(axis=0)])
+    else:
+        reset_h = _rows(_from_time_major(call.gates[..., 3 * H:], call))
+        drecurrent[:, 2 * H:] = reset_h.T @ dh_rows[:, 2 * H:]
+        dbias = dx_rows.sum(axis=0)
+    dx = (dx_rows @ call.kernel.T).reshape(call.x.shape) if input_gradient else None
+    return GRUGrads(dx, carry, dkernel, drecurrent, dbias)
 
 
 # --- the layers' other kernels --------------------------------------------------------------

@@ -15,11 +15,21 @@ from typing import NamedTuple, Optional
 import numpy as np
 
 ACTIVATIONS = ("tanh", "relu", "sigmoid", "linear", "hard_sigmoid")
-GATES = {"simple_rnn": 1, "lstm": 4}
+GATES = {"simple_rnn": 1, "lstm": 4, "gru": 3}
 
 
 class SimpleRNNGrads(NamedTuple):
     """Gradients of a SimpleRNN call, one per differentiable input."""
+
+    x: np.ndarray
+    h0: np.ndarray
+    kernel: np.ndarray
+    recurrent_kernel: np.ndarray
+    bias: np.ndarray
+
+
+class GRUGrads(NamedTuple):
+    """Gradients of a GRU call, one per differentiable input (bias shaped like the call's bias)."""
 
     x: np.ndarray
     h0: np.ndarray
@@ -54,8 +64,9 @@ class RNNCall:
 
     outputs, gates and cells are filled in by the backend for training calls: outputs is a
     private copy (the caller may modify the array it received) in x's layout; gates (LSTM: the
-    activated i, f, g, o) and cells (c_t) are (T, B, 4H) and (T, B, H), time-major whatever x's
-    layout, on every backend (backward reads them step by step).
+    activated i, f, g, o; GRU: z, r, hh and r_h, see csrc/gru.h) and cells (LSTM's c_t) are
+    (T, B, 4H) and (T, B, H), time-major whatever x's layout, on every backend (backward reads
+    them step by step).
     """
 
     cell: str
@@ -73,6 +84,7 @@ class RNNCall:
     recurrent_activation: str
     reverse: bool
     time_major: bool
+    reset_after: bool = False  # GRU: bias is (2, 3H), the input and the recurrent bias
     backend: str = ""
     outputs: Optional[np.ndarray] = None
     gates: Optional[np.ndarray] = None
@@ -148,7 +160,7 @@ def check_choice(name: str, value, choices=ACTIVATIONS) -> str:
 
 
 def prepare_forward(cell, x, kernel, recurrent_kernel, bias, h0, c0, *, activation, recurrent_activation,
-                    lengths, reverse, time_major, mask=None, kind: ArrayKind = HOST) -> RNNCall:
+                    lengths, reverse, time_major, mask=None, reset_after=False, kind: ArrayKind = HOST) -> RNNCall:
     """Check a forward call's arguments and return them normalised as an RNNCall."""
     G = GATES[cell]
     given = {"x": x, "kernel": kernel, "recurrent_kernel": recurrent_kernel, "bias": bias, "h0": h0, "c0": c0}
@@ -169,8 +181,11 @@ def prepare_forward(cell, x, kernel, recurrent_kernel, bias, h0, c0, *, activati
         raise ValueError(f"argument 'recurrent_kernel' must have shape (units, {G} * units), got {rk}")
     H = rk[0]
     _check_shape("kernel", shapes["kernel"], (D, G * H), f"(input features, {G} * units)")
+    bias_shape, bias_meaning = ((2, G * H), f"(2, {G} * units)") if reset_after else ((G * H,), f"({G} * units,)")
     if "bias" in shapes:
-        _check_shape("bias", shapes["bias"], (G * H,), f"({G} * units,)")
+        _check_shape("bias", shapes["bias"], bias_shape, bias_meaning)
+    if not isinstance(reset_after, (bool, np.bool_)):
+        raise TypeError(f"argument 'reset_after' must be True or False, got {reset_after!r}")
     for state in ("h0", "c0"):
         if state in shapes:
             _check_shape(state, shapes[state], (B, H), "(batch, units)")
@@ -185,9 +200,10 @@ def prepare_forward(cell, x, kernel, recurrent_kernel, bias, h0, c0, *, activati
         return kind.convert(present[name], dtype) if name in present else kind.zeros(default_shape, dtype)
 
     return RNNCall(cell=cell, x=array("x"), kernel=array("kernel"), recurrent_kernel=array("recurrent_kernel"),
-                   bias=array("bias", (G * H,)), h0=array("h0", (B, H)),
+                   bias=array("bias", bias_shape), h0=array("h0", (B, H)),
                    c0=array("c0", (B, H)) if cell == "lstm" else None, **steps, activation=activation,
-                   recurrent_activation=recurrent_activation, reverse=bool(reverse), time_major=bool(time_major))
+                   recurrent_activation=recurrent_activation, reverse=bool(reverse), time_major=bool(time_major),
+                   reset_after=bool(reset_after))
 
 
 def _sequences(lengths, mask, B: int, T: int, reverse: bool, kind: ArrayKind) -> dict:
