@@ -10,6 +10,17 @@ from . import ops, reference, tuning
 from ._native import core as _core, require as _require_core
 from .backend import get_backend, set_backend
 
+# Keras' namespaces, imported on first use (PEP 562) so `import fastrnn` stays quick
+_SUBMODULES = {"layers", "models", "optimizers", "losses", "metrics", "callbacks", "utils", "preprocessing",
+               "datasets", "examples", "convert", "distribute", "session"}
+
+
+def __getattr__(name):
+    if name in _SUBMODULES:
+        import importlib
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module 'fastrnn' has no attribute {name!r}")
+
 try:
     from importlib.metadata import PackageNotFoundError, version as _version
     __version__ = _version("fastrnn")

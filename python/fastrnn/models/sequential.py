@@ -11,6 +11,7 @@ from tqdm.auto import tqdm
 
 from .. import losses, metrics as metrics_mod, optimizers, utils
 from ..callbacks import Callback, History
+from ..distribute import get as get_strategy
 from ..layers import Dense, Layer, deserialize, serialize
 from ..layers.base import unique_name
 from . import saving, summary as summary_mod
@@ -156,14 +157,13 @@ class Sequential:
             return self.loss.value_and_gradient_from_logits(y, self.layers[-1].logits)
         return self.loss.value_and_gradient(y, out)
 
-    def train_on_batch(self, x, y):
-        """One gradient step on one batch; returns (loss, outputs)."""
-        self._require_compiled("train_on_batch")
-        out = self._forward(self._prepare_input(x), training=True)
+    def _gradients(self, x, y):
+        """Forward, loss and backward on one batch: (loss, outputs, trained weights, their gradients)."""
+        out = self._forward(x, training=True)
         loss, grad = self._loss(y, out)
         trainable = [i for i, layer in enumerate(self.layers) if layer.trainable and layer.weights]
         if not trainable:
-            return loss, out
+            return loss, out, [], []
         layers = self.layers[trainable[0]:]  # the first of them gets data: its dx is not needed
         if self._fused:
             grad = self.layers[-1].backward_logits(grad, input_gradient=len(layers) > 1)
@@ -172,11 +172,33 @@ class Sequential:
             grad = layers[i].backward(grad, input_gradient=i > 0)
         weights = [w for i in trainable for w in self.layers[i].weights]
         grads = [self.layers[i].grads[k] for i in trainable for k in self.layers[i]._params]
-        self.optimizer.apply(weights, grads)
+        return loss, out, weights, grads
+
+    def train_on_batch(self, x, y):
+        """One gradient step on one batch; returns (loss, outputs)."""
+        self._require_compiled("train_on_batch")
+        loss, out, weights, grads = self._gradients(self._prepare_input(x), y)
+        if weights:
+            self.optimizer.apply(weights, grads)
         return loss, out
 
+    def _train_step(self, x, y, index, strategy):
+        """One step on the batch x[index], y[index]; returns its [loss, *metrics]. With a strategy,
+        this rank computes its shard and the gradients and values are summed over the ranks."""
+        weight = 1.0
+        if strategy is not None:
+            index, weight = strategy.shard(index)
+        xb, yb = x[index], y[index]
+        loss, out, weights, grads = self._gradients(xb, yb)
+        values = [loss] + [np.mean(fn(yb, out)) for fn in self._metric_fns]
+        if strategy is not None:
+            grads, values = strategy.reduce(weights, grads, values, weight)
+        if weights:
+            self.optimizer.apply(weights, grads)
+        return np.array(values)
+
     def fit(self, x=None, y=None, batch_size=32, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
-            validation_data=None, shuffle=True, initial_epoch=0) -> History:
+            validation_data=None, shuffle=True, initial_epoch=0, distribute=None) -> History:
         """Train for `epochs` epochs; returns a History with loss, metrics and val_ versions.
 
         Args:
@@ -186,11 +208,16 @@ class Sequential:
             callbacks: list of Callback. validation_split: fraction of the data, taken from the end
                 before shuffling, held out for validation. validation_data: (x_val, y_val) instead.
             shuffle: reshuffle the training data each epoch. initial_epoch: epoch to start from.
+            distribute: None, "mpi" or a fastrnn.distribute.MPIStrategy: data-parallel training
+                over the ranks of `mpiexec -n N python train.py`, each computing its shard of every
+                batch (same data and seed on every rank). Only rank 0 prints and runs chief_only
+                callbacks (ModelCheckpoint); History is the same on every rank.
 
         Returns:
             History; `history.history['val_acc']` etc.
         """
         self._require_compiled("fit")
+        strategy = get_strategy(distribute)
         x, y = self._prepare_input(x), np.asarray(y)
         if len(x) != len(y):
             raise ValueError(f"x and y must have the same number of samples, got {len(x)} and {len(y)}")
@@ -207,15 +234,22 @@ class Sequential:
                 raise TypeError(f"callbacks must be fastrnn.callbacks.Callback instances, got {cb!r}")
             cb.set_model(self)
         verbose = 1 if verbose == "auto" else verbose
+        if strategy is not None:
+            strategy.check_same("samples, batch_size, epochs and initial_epoch", [len(x), batch_size, epochs,
+                                                                                 initial_epoch])
+            strategy.sync_weights(self.weights)
+            if not strategy.is_chief:
+                callbacks, verbose = [cb for cb in callbacks if not cb.chief_only], 0
         self.stop_training = False
         for cb in callbacks:
             cb.on_train_begin()
         for epoch in range(initial_epoch, epochs):
             for cb in callbacks:
                 cb.on_epoch_begin(epoch)
-            logs = self._run_epoch(x, y, batch_size, shuffle, callbacks, verbose, f"Epoch {epoch + 1}/{epochs}")
+            logs = self._run_epoch(x, y, batch_size, shuffle, callbacks, verbose, f"Epoch {epoch + 1}/{epochs}",
+                                   strategy)
             if validation_data is not None:
-                values = self.evaluate(*validation_data, batch_size=batch_size, verbose=0)
+                values = self.evaluate(*validation_data, batch_size=batch_size, verbose=0, distribute=strategy)
                 values = values if isinstance(values, list) else [values]
                 logs.update({"val_" + k: v for k, v in zip(["loss"] + self.metric_names, values)})
             if verbose == 2:
@@ -224,14 +258,18 @@ class Sequential:
                 tqdm.write(" - ".join(f"{k}: {v:.4f}" for k, v in logs.items()))
             for cb in callbacks:
                 cb.on_epoch_end(epoch, logs)
+            if strategy is not None:  # a callback on one rank stops them all
+                self.stop_training = strategy.any(self.stop_training)
             if self.stop_training:
                 break
         for cb in callbacks:
             cb.on_train_end()
         return history
 
-    def _run_epoch(self, x, y, batch_size, shuffle, callbacks, verbose, desc):
+    def _run_epoch(self, x, y, batch_size, shuffle, callbacks, verbose, desc, strategy=None):
         order = utils.rng().permutation(len(x)) if shuffle else np.arange(len(x))
+        if strategy is not None and shuffle:  # rank 0's order: dropout draws may desynchronize the generators
+            order = strategy.broadcast(order, "shuffle broadcast")
         totals, seen = np.zeros(1 + len(self._metric_fns)), 0
         starts = range(0, len(x), batch_size)
         with tqdm(total=len(starts), desc=desc, unit="batch", disable=verbose != 1, leave=True) as bar:
@@ -239,9 +277,7 @@ class Sequential:
                 for cb in callbacks:
                     cb.on_train_batch_begin(step)
                 index = order[start:start + batch_size]
-                xb, yb = x[index], y[index]
-                loss, out = self.train_on_batch(xb, yb)
-                totals += len(index) * np.array([loss] + [np.mean(fn(yb, out)) for fn in self._metric_fns])
+                totals += len(index) * self._train_step(x, y, index, strategy)
                 seen += len(index)
                 logs = dict(zip(["loss"] + self.metric_names, (totals / seen).tolist()))
                 for cb in callbacks:
@@ -250,13 +286,19 @@ class Sequential:
                 bar.update(1)
         return logs
 
-    def evaluate(self, x, y, batch_size=32, verbose="auto"):
-        """Loss (and metrics) over (x, y): a float, or [loss, *metrics] when metrics were compiled."""
+    def evaluate(self, x, y, batch_size=32, verbose="auto", distribute=None):
+        """Loss (and metrics) over (x, y): a float, or [loss, *metrics] when metrics were compiled.
+        With `distribute` (as in fit) each rank evaluates its share and every rank gets the total."""
         self._require_compiled("evaluate")
+        strategy = get_strategy(distribute)
         x, y = self._prepare_input(x), np.asarray(y)
         if len(x) != len(y):
             raise ValueError(f"x and y must have the same number of samples, got {len(x)} and {len(y)}")
         self._resolve_metrics()
+        samples = len(x)
+        if strategy is not None:
+            (start, stop), verbose = strategy.split(samples), verbose if strategy.is_chief else 0
+            x, y = x[start:stop], y[start:stop]
         totals = np.zeros(1 + len(self._metric_fns))
         for start in tqdm(range(0, len(x), batch_size), desc="evaluate", unit="batch",
                           disable=(1 if verbose == "auto" else verbose) != 1):
@@ -264,15 +306,24 @@ class Sequential:
             out = self._forward(xb, training=False)
             loss = self._loss(yb, out)[0]
             totals += len(xb) * np.array([loss] + [np.mean(fn(yb, out)) for fn in self._metric_fns])
-        values = (totals / max(len(x), 1)).tolist()
+        if strategy is not None:
+            totals = strategy.sum(totals)
+        values = (totals / max(samples, 1)).tolist()
         return values if self._metric_fns else values[0]
 
-    def predict(self, x, batch_size=32, verbose=0):
-        """The model's outputs for x, computed batch by batch (inference mode: no dropout)."""
+    def predict(self, x, batch_size=32, verbose=0, distribute=None):
+        """The model's outputs for x, computed batch by batch (inference mode: no dropout). With
+        `distribute` (as in fit) each rank predicts its share and every rank gets all the outputs."""
+        strategy = get_strategy(distribute)
         x = self._prepare_input(x)
+        samples = len(x)
+        if strategy is not None:
+            (start, stop), verbose = strategy.split(samples), verbose if strategy.is_chief else 0
+            x = x[start:stop]
         outs = [self._forward(x[start:start + batch_size], training=False)
                 for start in tqdm(range(0, len(x), batch_size), desc="predict", unit="batch", disable=verbose != 1)]
-        return np.concatenate(outs) if outs else np.zeros((0,) + tuple(self.output_shape[1:]))
+        out = np.concatenate(outs) if outs else np.zeros((0,) + tuple(self.output_shape[1:]), self.layers[-1].dtype)
+        return out if strategy is None else strategy.gather_rows(out, samples)
 
     # config and saving
     def get_config(self) -> dict:

@@ -1,5 +1,7 @@
 """Process-wide helpers for the Keras-style API: the seeded random generator that initializers,
-dropout and shuffling draw from, and `set_random_seed` to make runs reproducible.
+dropout and shuffling draw from, `set_random_seed` to make runs reproducible, and keras.utils'
+data helpers: `to_categorical`, `get_file` (finds files already in Keras' cache; never
+downloads), `timeseries_dataset_from_array` and `pad_sequences`.
 
 Not the kernels' business: fastrnn.ops is deterministic and never draws random numbers.
 """
@@ -8,6 +10,14 @@ from __future__ import annotations
 import random
 
 import numpy as np
+
+from ..preprocessing.sequence import pad_sequences
+from .files import get_file
+from .numerical import to_categorical
+from .timeseries import TimeseriesDataset, timeseries_dataset_from_array
+
+__all__ = ["set_random_seed", "rng", "to_categorical", "get_file", "timeseries_dataset_from_array",
+           "TimeseriesDataset", "pad_sequences"]
 
 _rng = np.random.default_rng()
 
