@@ -6,7 +6,7 @@ import pytest
 
 import fastrnn
 from fastrnn import layers, utils
-from fastrnn.layers import LSTM, Bidirectional, Dense, Dropout, Embedding, Flatten, Masking, SimpleRNN
+from fastrnn.layers import GRU, LSTM, Bidirectional, Dense, Dropout, Embedding, Flatten, Masking, SimpleRNN
 from fastrnn.models import Sequential
 
 KERAS_SUMMARY = '''\
@@ -75,6 +75,8 @@ def test_unbuilt_summary_is_a_clear_error():
     (Masking(), (2, 6, 3), (2, 6, 3)),
     (Bidirectional(LSTM(5, return_sequences=True)), (2, 6, 3), (2, 6, 10)),
     (Bidirectional(SimpleRNN(5), merge_mode="sum"), (2, 6, 3), (2, 5)),
+    (GRU(5, return_sequences=True), (2, 6, 3), (2, 6, 5)),
+    (Bidirectional(GRU(5, reset_after=False)), (2, 6, 3), (2, 10)),
 ])
 def test_shapes_and_config_round_trip(layer, shape, out):
     x = np.random.default_rng(0).integers(0, 7, shape) if isinstance(layer, Embedding) else np.ones(shape)
@@ -118,7 +120,7 @@ def padded_batch(padding):
 
 
 @pytest.mark.parametrize("padding", ["post", "pre"])
-@pytest.mark.parametrize("cell", [SimpleRNN, LSTM])
+@pytest.mark.parametrize("cell", [SimpleRNN, LSTM, GRU])
 @pytest.mark.parametrize("backwards", [False, True])
 def test_masked_batch_matches_unpadded_runs(padding, cell, backwards):
     seqs, x, mask = padded_batch(padding)
@@ -159,7 +161,7 @@ def test_mask_zero_and_masking_reach_the_rnn(padding):
     np.testing.assert_allclose(floats.predict(vectors), alone, atol=1e-6)
 
 
-@pytest.mark.parametrize("cell", [SimpleRNN, LSTM])
+@pytest.mark.parametrize("cell", [SimpleRNN, LSTM, GRU])
 @pytest.mark.parametrize("backwards", [False, True])
 def test_mask_with_holes_carries_the_state_over_masked_steps(cell, backwards):
     """A mask with holes: each masked step keeps the state and repeats the last output, as a
@@ -227,7 +229,7 @@ def test_rnn_input_dropout_only_in_training():
     assert not np.allclose(layer.forward(x, training=True), plain(x))
 
 
-@pytest.mark.parametrize("cell", [SimpleRNN, LSTM])
+@pytest.mark.parametrize("cell", [SimpleRNN, LSTM, GRU])
 def test_recurrent_dropout_step_loop_matches_the_fused_kernel_when_nothing_is_dropped(cell):
     _, x, mask = padded_batch("pre")
     layer = cell(4, recurrent_dropout=1e-12, return_sequences=True, dtype="float64")
@@ -257,7 +259,7 @@ def test_backends_agree():
     (lambda: LSTM(3, recurrent_dropout=1.0), "recurrent_dropout"),
     (lambda: LSTM(0), "units"),
     (lambda: Dense(3, kernel_initializer="magic"), "initializer"),
-    (lambda: Bidirectional(Dense(3)), "SimpleRNN or LSTM"),
+    (lambda: Bidirectional(Dense(3)), "SimpleRNN, LSTM or GRU"),
     (lambda: Bidirectional(LSTM(3), merge_mode="max"), "merge_mode"),
     (lambda: Dropout(1.0), "rate"),
 ])
@@ -310,7 +312,7 @@ def test_masked_outputs_match_keras(seq, backwards):
     x = np.random.default_rng(0).normal(size=(3, 6, 4)).astype(np.float32)
     mask = np.array([[1] * 6, [1] * 3 + [0] * 3, [0] * 2 + [1] * 4, [0, 1, 1, 0, 1, 0]], bool)  # holes too
     x = np.concatenate([x, x[:1]])
-    for ours, theirs in ((LSTM, keras.layers.LSTM), (SimpleRNN, keras.layers.SimpleRNN)):
+    for ours, theirs in ((LSTM, keras.layers.LSTM), (SimpleRNN, keras.layers.SimpleRNN), (GRU, keras.layers.GRU)):
         layer = ours(5, return_sequences=seq, go_backwards=backwards)
         layer(x)
         reference = theirs(5, return_sequences=seq, go_backwards=backwards)

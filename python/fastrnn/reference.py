@@ -39,7 +39,7 @@ def activate(x, activation):
     return z.copy()  # linear
 
 
-def _times_derivative(grad, y, name):
+def activation_gradient(grad, y, name):
     """grad * act'(z), with the derivative written in terms of y = act(z)."""
     if name == "tanh":
         return grad * (1 - y * y)
@@ -156,7 +156,7 @@ def _simple_rnn_cell(z, states, call):
 def _simple_rnn_cell_backward(dh, carries, positions, call):
     outputs = _time_major(call.outputs, call)
     y = outputs[positions, np.arange(len(positions))]
-    return _times_derivative(dh, y, call.activation), [None]
+    return activation_gradient(dh, y, call.activation), [None]
 
 
 def simple_rnn_forward(x, kernel, recurrent_kernel, bias, h0=None, *, activation="tanh", lengths=None, mask=None,
@@ -196,9 +196,9 @@ def _lstm_cell_backward(dh, carries, positions, call, previous_cells):
     c_prev = previous_cells[positions, batch]
     i, f, g, o = (gates[:, k * H:(k + 1) * H] for k in range(4))
     cell_act = activate(cells, act)
-    dc = carries[1] + _times_derivative(dh * o, cell_act, act)
-    dz = np.concatenate([_times_derivative(dc * g, i, ra), _times_derivative(dc * c_prev, f, ra),
-                         _times_derivative(dc * i, g, act), _times_derivative(dh * cell_act, o, ra)], axis=1)
+    dc = carries[1] + activation_gradient(dh * o, cell_act, act)
+    dz = np.concatenate([activation_gradient(dc * g, i, ra), activation_gradient(dc * c_prev, f, ra),
+                         activation_gradient(dc * i, g, act), activation_gradient(dh * cell_act, o, ra)], axis=1)
     return dz, [None, dc * f]
 
 
@@ -288,15 +288,15 @@ def gru_backward(cache, d_outputs=None, d_h=None, *, input_gradient=True) -> GRU
         dh = carry + (0 if d_out is None else d_out[p, batch])
         z, r, hh, r_h = np.split(call.gates[p, batch], 4, axis=1)
         h_prev = h_prev_all[p, batch]
-        dah = _times_derivative(dh * (1 - z), hh, act)
-        dz = _times_derivative(dh * (h_prev - hh), z, ra)
+        dah = activation_gradient(dh * (1 - z), hh, act)
+        dz = activation_gradient(dh * (h_prev - hh), z, ra)
         if call.reset_after:  # r_h is h_{t-1} @ U_h + b_h
-            dr = _times_derivative(dah * r_h, r, ra)
+            dr = activation_gradient(dah * r_h, r, ra)
             step_h = np.concatenate([dz, dr, dah * r], axis=1)
             new_carry = dh * z + step_h @ U.T
         else:  # r_h is r * h_{t-1}; the product (r * h_{t-1}) @ U_h comes first
             d_reset_h = dah @ U[:, 2 * H:].T
-            dr = _times_derivative(d_reset_h * h_prev, r, ra)
+            dr = activation_gradient(d_reset_h * h_prev, r, ra)
             step_h = np.concatenate([dz, dr, dah], axis=1)
             new_carry = dh * z + d_reset_h * r + step_h[:, :2 * H] @ U[:, :2 * H].T
         dz_x[p, batch] = np.where(run[:, None], np.concatenate([dz, dr, dah], axis=1), 0)

@@ -1,4 +1,4 @@
-"""Keras-style layers on fastrnn's kernels: Embedding, SimpleRNN, LSTM, Dense, Flatten, Dropout,
+"""Keras-style layers on fastrnn's kernels: Embedding, SimpleRNN, LSTM, GRU, Dense, Flatten, Dropout,
 Masking, Bidirectional. Each layer does forward and backward itself; models chain them.
 
 `deserialize` rebuilds a layer from {"class_name", "config"} (used by model saving).
@@ -9,13 +9,13 @@ from .base import IndexedRows, Layer
 from .core import Dropout, Flatten, Masking
 from .dense import Dense
 from .embedding import Embedding
-from .recurrent import LSTM, SimpleRNN
+from .recurrent import GRU, LSTM, SimpleRNN
 from .wrappers import Bidirectional
 
-__all__ = ["Layer", "IndexedRows", "Embedding", "SimpleRNN", "LSTM", "Dense", "Flatten", "Dropout", "Masking",
+__all__ = ["Layer", "IndexedRows", "Embedding", "SimpleRNN", "LSTM", "GRU", "Dense", "Flatten", "Dropout", "Masking",
            "Bidirectional", "serialize", "deserialize"]
 
-_CLASSES = {cls.__name__: cls for cls in (Embedding, SimpleRNN, LSTM, Dense, Flatten, Dropout, Masking,
+_CLASSES = {cls.__name__: cls for cls in (Embedding, SimpleRNN, LSTM, GRU, Dense, Flatten, Dropout, Masking,
                                           Bidirectional)}
 
 

@@ -1,4 +1,4 @@
-"""SimpleRNN and LSTM layers: Keras' arguments, weights and masking semantics, run by the fused
+"""SimpleRNN, LSTM and GRU layers: Keras' arguments, weights and masking semantics, run by the fused
 sequence kernels in fastrnn.ops (this file does no recurrent math of its own; recurrent_dropout,
 which changes the recurrent input every step, runs the same kernels one step at a time).
 
@@ -15,6 +15,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import ops, utils
+from ..reference import activation_gradient
 from . import initializers
 from .base import Layer
 
@@ -87,8 +88,11 @@ class _Recurrent(Layer):
         self.add_weight("kernel", (input_shape[-1], width), initializers.get(self.kernel_initializer))
         self.add_weight("recurrent_kernel", (self.units, width), initializers.get(self.recurrent_initializer))
         if self.use_bias:
-            self.add_weight("bias", (width,), self._bias_initializer())
+            self.add_weight("bias", self._bias_shape(width), self._bias_initializer())
         self.built = True
+
+    def _bias_shape(self, width):
+        return (width,)
 
     def _bias_initializer(self):
         return initializers.get(self.bias_initializer)
@@ -141,19 +145,29 @@ class _Recurrent(Layer):
 
     def _run_steps(self, x, states, mask, keep_h):
         """Recurrent dropout as Keras: h_{t-1} * keep_h feeds the recurrent kernel (the state itself is
-        not dropped), one kernel call per step in the order the layer consumes them; masked steps
-        keep their state. Outputs aligned with the input positions, as _run's."""
+        not dropped; one mask per sequence, shared by the gates), one kernel call per step in the
+        order the layer consumes them; masked steps keep their state. Outputs aligned with the
+        input positions, as _run's."""
         batch, steps = x.shape[:2]
         states = [np.zeros((batch, self.units), self.dtype) if s is None else s for s in states]
         outputs = np.zeros((batch, steps, self.units), self.dtype)
         caches = []
         for t in (reversed(range(steps)) if self.go_backwards else range(steps)):
             active = np.ones(batch, bool) if mask is None else mask[:, t]
-            out, new, cache = self._run(x[:, t:t + 1], [states[0] * keep_h] + states[1:], None, False, True)
+            out, new, cache = self._step(x[:, t:t + 1], states, keep_h)
             states = [np.where(active[:, None], n, s) for n, s in zip(new, states)]
             outputs[:, t] = out[:, 0] * active[:, None]
             caches.append((t, cache, active))
         return outputs, states, _Steps(caches, keep_h)
+
+    def _step(self, x, states, keep_h):
+        """One step with the recurrent input h_{t-1} * keep_h: (outputs, new states, cache)."""
+        return self._run(x, [states[0] * keep_h] + states[1:], None, False, True)
+
+    def _step_backward(self, cache, d_out, d_states, keep_h):
+        """Backward through _step: the gradients with h0 taken on the state before keep_h."""
+        grads = self._run_backward(cache, d_out, d_states)
+        return grads._replace(h0=grads.h0 * keep_h)
 
     def _backward_steps(self, steps, d_seq, d_states):
         """Backward through _run_steps, one kernel call per step in reverse."""
@@ -163,11 +177,11 @@ class _Recurrent(Layer):
         for t, cache, active in reversed(steps.caches):
             rows = active[:, None]
             d_out = None if d_seq is None else d_seq[:, t:t + 1] * rows[..., None]
-            grads = self._run_backward(cache, d_out, [d * rows for d in d_states])
+            grads = self._step_backward(cache, d_out, [d * rows for d in d_states], keep_h)
             dx[t] = grads.x[:, 0]
             weights = [grads.kernel, grads.recurrent_kernel, grads.bias]
             sums = weights if sums is None else [a if b is None else a + b for a, b in zip(sums, weights)]
-            before = [grads.h0 * keep_h] + ([grads.c0] if self._state_count == 2 else [])
+            before = [grads.h0] + ([grads.c0] if self._state_count == 2 else [])
             d_states = [np.where(rows, b, d) for b, d in zip(before, d_states)]
         return SimpleNamespace(x=np.stack(dx, axis=1), kernel=sums[0], recurrent_kernel=sums[1], bias=sums[2])
 
@@ -314,3 +328,78 @@ class LSTM(_Recurrent):
     def get_config(self):
         return {**super().get_config(), "recurrent_activation": self.recurrent_activation,
                 "unit_forget_bias": self.unit_forget_bias}
+
+
+def _host(array):
+    """A NumPy view of a cache array (the CUDA backend keeps its caches on the device)."""
+    return array.get() if hasattr(array, "get") and not isinstance(array, np.ndarray) else array
+
+
+class GRU(_Recurrent):
+    """Gated recurrent unit (Keras gate order z, r, h): h_t = z * h_{t-1} + (1 - z) * hh.
+
+    Args:
+        units: state size H.
+        activation: default "tanh". recurrent_activation: default "sigmoid".
+        reset_after: apply the reset gate after the recurrent product (default True: Keras 3's
+            default and PyTorch's nn.GRU; the bias is then (2, 3H), input and recurrent bias);
+            False is Keras 2's original GRU (bias (3H,)).
+        Other arguments as SimpleRNN; return_state returns [outputs, h]. recurrent_dropout drops
+        h_{t-1} where it enters the recurrent products, not in the z * h_{t-1} blend (as Keras).
+
+    Example:
+        >>> GRU(32)(np.zeros((2, 5, 8))).shape
+        (2, 32)
+    """
+
+    gates = 3
+    _state_count = 1
+
+    def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", reset_after=True, **kwargs):
+        super().__init__(units, activation=activation, **kwargs)
+        if recurrent_activation not in ops.ACTIVATIONS:
+            raise ValueError(f"unknown recurrent_activation {recurrent_activation!r}; "
+                             f"expected one of {', '.join(ops.ACTIVATIONS)}")
+        self.recurrent_activation, self.reset_after = recurrent_activation, bool(reset_after)
+
+    def _bias_shape(self, width):
+        return (2, width) if self.reset_after else (width,)
+
+    def _run(self, x, states, mask, reverse, training):
+        out, h, cache = ops.gru_forward(x, *self._weights_for_ops(), states[0], activation=self.activation,
+                                        recurrent_activation=self.recurrent_activation, reset_after=self.reset_after,
+                                        mask=mask, reverse=reverse, training=training)
+        return out, [h], cache
+
+    def _run_backward(self, cache, d_seq, d_states, input_gradient=True):
+        return ops.gru_backward(cache, d_outputs=d_seq, d_h=d_states[0], input_gradient=input_gradient)
+
+    # The kernel blends the state it is given, h_{t-1} * keep_h; Keras blends the undropped
+    # h_{t-1}, which adds z * h_{t-1} * (1 - keep_h) to the step (and its gradient below).
+    def _step(self, x, states, keep_h):
+        h = states[0]
+        out, (h_kernel,), cache = self._run(x, [h * keep_h], None, False, True)
+        z = _host(cache.gates)[0, :, :self.units]
+        extra = z * h * (1 - keep_h)
+        return out + extra[:, None], [h_kernel + extra], (cache, h, z)
+
+    def _step_backward(self, step_cache, d_out, d_states, keep_h):
+        cache, h, z = step_cache
+        grads = self._run_backward(cache, d_out, d_states)
+        dh = d_states[0] + (0 if d_out is None else d_out[:, 0])
+        d_gate = activation_gradient(dh * h * (1 - keep_h), z, self.recurrent_activation)  # on z's input
+        H, x = self.units, cache.x[:, 0]
+        kernel, recurrent_kernel, bias = (_host(a) for a in (cache.kernel, cache.recurrent_kernel, cache.bias))
+        d_kernel, d_recurrent, d_bias = grads.kernel.copy(), grads.recurrent_kernel.copy(), grads.bias
+        d_kernel[:, :H] += _host(x).T @ d_gate
+        d_recurrent[:, :H] += (h * keep_h).T @ d_gate
+        if d_bias is not None:
+            d_bias = d_bias.copy()
+            d_bias[..., :H] += d_gate.sum(axis=0)  # both rows with reset_after: z reads b and b_r
+        d_h_in = grads.h0 + d_gate @ recurrent_kernel[:, :H].T
+        return grads._replace(x=grads.x + (d_gate @ kernel[:, :H].T)[:, None], kernel=d_kernel,
+                              recurrent_kernel=d_recurrent, bias=d_bias, h0=d_h_in * keep_h + dh * z * (1 - keep_h))
+
+    def get_config(self):
+        return {**super().get_config(), "recurrent_activation": self.recurrent_activation,
+                "reset_after": self.reset_after}

@@ -1,7 +1,7 @@
 """Bidirectional: runs a recurrent layer forwards and a go_backwards copy of it, then merges the
 two outputs (concat, sum, mul or ave), as Keras' wrapper does.
 
-Not a general wrapper: it takes a SimpleRNN or LSTM; return_state is not supported.
+Not a general wrapper: it takes a SimpleRNN, LSTM or GRU; return_state is not supported.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ MERGE_MODES = ("concat", "sum", "mul", "ave")
 
 
 class Bidirectional(Layer):
-    """Bidirectional wrapper for SimpleRNN and LSTM.
+    """Bidirectional wrapper for SimpleRNN, LSTM and GRU.
 
     Args:
         layer: the forward layer (unbuilt); the backward layer is a copy with go_backwards flipped.
@@ -32,7 +32,7 @@ class Bidirectional(Layer):
         if isinstance(layer, dict):  # from_config
             layer = _layer_from_config(layer)
         if not isinstance(layer, _Recurrent):
-            raise ValueError(f"Bidirectional wraps a SimpleRNN or LSTM layer, got {layer!r}")
+            raise ValueError(f"Bidirectional wraps a SimpleRNN, LSTM or GRU layer, got {layer!r}")
         if layer.return_state:
             raise ValueError("Bidirectional does not support return_state=True")
         if merge_mode not in MERGE_MODES:
@@ -106,8 +106,8 @@ class Bidirectional(Layer):
 
 
 def _layer_from_config(spec):
-    from . import LSTM, SimpleRNN
-    classes = {"LSTM": LSTM, "SimpleRNN": SimpleRNN}
+    from . import GRU, LSTM, SimpleRNN
+    classes = {"LSTM": LSTM, "SimpleRNN": SimpleRNN, "GRU": GRU}
     if spec.get("class_name") not in classes:
         raise ValueError(f"Bidirectional cannot wrap a {spec.get('class_name')!r} layer")
     return classes[spec["class_name"]].from_config(spec["config"])
