@@ -56,3 +56,17 @@ def backward(cell, cache, d_outputs, d_states, **kw):
     if cell.startswith("gru"):
         return fastrnn.ops.gru_backward(cache, d_outputs, *d_states, **kw)
     return fastrnn.ops.simple_rnn_backward(cache, d_outputs, *d_states, **kw)
+
+
+def numeric_grad(f, array, eps=1e-6):
+    """Central differences of the scalar f() with respect to every entry of `array` (in place)."""
+    grad = np.zeros_like(array)
+    for i in np.ndindex(array.shape):
+        old = array[i]
+        array[i] = old + eps
+        up = f()
+        array[i] = old - eps
+        down = f()
+        array[i] = old
+        grad[i] = (up - down) / (2 * eps)
+    return grad

@@ -4,26 +4,12 @@ Bidirectional merges."""
 import numpy as np
 import pytest
 
+from conftest import numeric_grad
 from fastrnn import utils
 from fastrnn.layers import LSTM, Bidirectional, Dense, Dropout, Embedding, Flatten, Masking, SimpleRNN
 from fastrnn.models import Sequential
 
-EPS = 1e-6
 TOL = 1e-6  # float64 central differences on O(1) values agree to ~1e-8; 1e-6 leaves room
-
-
-def numeric_grad(f, array):
-    """Central differences of the scalar f() with respect to every entry of `array` (in place)."""
-    grad = np.zeros_like(array)
-    for i in np.ndindex(array.shape):
-        old = array[i]
-        array[i] = old + EPS
-        up = f()
-        array[i] = old - EPS
-        down = f()
-        array[i] = old
-        grad[i] = (up - down) / (2 * EPS)
-    return grad
 
 
 def check_layer(layer, x, mask=None, check_x=True):

@@ -6,6 +6,7 @@ import os
 import numpy as np
 import pytest
 
+from conftest import numeric_grad
 from fastrnn import layers, utils
 from fastrnn.layers import GRU, Bidirectional
 
@@ -82,19 +83,6 @@ def test_recurrent_dropout_matches_keras_with_the_same_masks(keras):
         np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-5)
 
 
-def finite_difference(f, array, eps=1e-6):
-    grad = np.zeros_like(array)
-    for i in np.ndindex(array.shape):
-        saved = array[i]
-        array[i] = saved + eps
-        up = f()
-        array[i] = saved - eps
-        down = f()
-        array[i] = saved
-        grad[i] = (up - down) / (2 * eps)
-    return grad
-
-
 @pytest.mark.parametrize("reset_after", [True, False])
 @pytest.mark.parametrize("recurrent_dropout", [0.0, 0.5])
 @pytest.mark.parametrize("backwards", [False, True])
@@ -117,8 +105,8 @@ def test_gradients_match_finite_differences(reset_after, recurrent_dropout, back
     dx = layer.backward([dy, dh])
     grads = dict(layer.grads)
     for name, weight in layer._params.items():
-        np.testing.assert_allclose(grads[name], finite_difference(loss, weight), rtol=1e-6, atol=1e-8)
-    np.testing.assert_allclose(dx, finite_difference(loss, x), rtol=1e-6, atol=1e-8)
+        np.testing.assert_allclose(grads[name], numeric_grad(loss, weight), rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(dx, numeric_grad(loss, x), rtol=1e-6, atol=1e-8)
 
 
 def test_weights_follow_the_keras_layout():

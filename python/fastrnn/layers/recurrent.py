@@ -280,7 +280,21 @@ class SimpleRNN(_Recurrent):
         return ops.simple_rnn_backward(cache, d_outputs=d_seq, d_h=d_states[0], input_gradient=input_gradient)
 
 
-class LSTM(_Recurrent):
+class _Gated(_Recurrent):
+    """What LSTM and GRU add: the gates' recurrent_activation (default "sigmoid")."""
+
+    def __init__(self, units, recurrent_activation="sigmoid", **kwargs):
+        super().__init__(units, **kwargs)
+        if recurrent_activation not in ops.ACTIVATIONS:
+            raise ValueError(f"unknown recurrent_activation {recurrent_activation!r}; "
+                             f"expected one of {', '.join(ops.ACTIVATIONS)}")
+        self.recurrent_activation = recurrent_activation
+
+    def get_config(self):
+        return {**super().get_config(), "recurrent_activation": self.recurrent_activation}
+
+
+class LSTM(_Gated):
     """Long short-term memory layer (Keras gate order i, f, c, o).
 
     Args:
@@ -297,12 +311,9 @@ class LSTM(_Recurrent):
     gates = 4
     _state_count = 2
 
-    def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", unit_forget_bias=True, **kwargs):
-        super().__init__(units, activation=activation, **kwargs)
-        if recurrent_activation not in ops.ACTIVATIONS:
-            raise ValueError(f"unknown recurrent_activation {recurrent_activation!r}; "
-                             f"expected one of {', '.join(ops.ACTIVATIONS)}")
-        self.recurrent_activation, self.unit_forget_bias = recurrent_activation, bool(unit_forget_bias)
+    def __init__(self, units, unit_forget_bias=True, **kwargs):
+        super().__init__(units, **kwargs)
+        self.unit_forget_bias = bool(unit_forget_bias)
 
     def _bias_initializer(self):
         base = initializers.get(self.bias_initializer)
@@ -326,8 +337,7 @@ class LSTM(_Recurrent):
                                  input_gradient=input_gradient)
 
     def get_config(self):
-        return {**super().get_config(), "recurrent_activation": self.recurrent_activation,
-                "unit_forget_bias": self.unit_forget_bias}
+        return {**super().get_config(), "unit_forget_bias": self.unit_forget_bias}
 
 
 def _host(array):
@@ -335,7 +345,7 @@ def _host(array):
     return array.get() if hasattr(array, "get") and not isinstance(array, np.ndarray) else array
 
 
-class GRU(_Recurrent):
+class GRU(_Gated):
     """Gated recurrent unit (Keras gate order z, r, h): h_t = z * h_{t-1} + (1 - z) * hh.
 
     Args:
@@ -355,12 +365,9 @@ class GRU(_Recurrent):
     gates = 3
     _state_count = 1
 
-    def __init__(self, units, activation="tanh", recurrent_activation="sigmoid", reset_after=True, **kwargs):
-        super().__init__(units, activation=activation, **kwargs)
-        if recurrent_activation not in ops.ACTIVATIONS:
-            raise ValueError(f"unknown recurrent_activation {recurrent_activation!r}; "
-                             f"expected one of {', '.join(ops.ACTIVATIONS)}")
-        self.recurrent_activation, self.reset_after = recurrent_activation, bool(reset_after)
+    def __init__(self, units, reset_after=True, **kwargs):
+        super().__init__(units, **kwargs)
+        self.reset_after = bool(reset_after)
 
     def _bias_shape(self, width):
         return (2, width) if self.reset_after else (width,)
@@ -401,5 +408,4 @@ class GRU(_Recurrent):
                               recurrent_kernel=d_recurrent, bias=d_bias, h0=d_h_in * keep_h + dh * z * (1 - keep_h))
 
     def get_config(self):
-        return {**super().get_config(), "recurrent_activation": self.recurrent_activation,
-                "reset_after": self.reset_after}
+        return {**super().get_config(), "reset_after": self.reset_after}
