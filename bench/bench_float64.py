@@ -35,6 +35,10 @@ def medians_ms(fns, repeats):
     return [1e3 * statistics.median(t) for t in times]
 
 
+def sigmoid(z):
+    return 1 / (1 + np.exp(-z))
+
+
 def plain_loop(cell, x, kernel, recurrent, bias):
     """The NumPy loop people write by hand: one step at a time over the batch."""
     H = recurrent.shape[0]
@@ -42,11 +46,17 @@ def plain_loop(cell, x, kernel, recurrent, bias):
     c = np.zeros_like(h)
     xw = x @ kernel
     for t in range(x.shape[1]):
+        if cell == "gru":  # reset_after: bias is [input bias, recurrent bias]
+            xz, xr, xh = np.split(xw[:, t] + bias[0], 3, axis=1)
+            rz, rr, rh = np.split(h @ recurrent + bias[1], 3, axis=1)
+            z, r = sigmoid(xz + rz), sigmoid(xr + rr)
+            h = z * h + (1 - z) * np.tanh(xh + r * rh)
+            continue
         z = xw[:, t] + h @ recurrent + bias
         if cell == "simple_rnn":
             h = np.tanh(z)
             continue
-        i, f, o = (1 / (1 + np.exp(-z[:, k * H:(k + 1) * H])) for k in (0, 1, 3))
+        i, f, o = (sigmoid(z[:, k * H:(k + 1) * H]) for k in (0, 1, 3))
         c = f * c + i * np.tanh(z[:, 2 * H:3 * H])
         h = o * np.tanh(c)
     return h
@@ -56,18 +66,20 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=9)
+    parser.add_argument("--cells", nargs="+", default=["lstm", "gru", "simple_rnn"])
     args = parser.parse_args()
     fastrnn.set_num_threads(args.threads)
     rng = np.random.default_rng(0)
     print("| cell | T, B, D, H | pass | fastrnn float64 ms | float32 ms | float64 / float32 | numpy reference ms | "
           "plain loop ms | vs reference | vs plain loop |\n|---|---|---|---|---|---|---|---|---|---|")
-    for cell in ("lstm", "simple_rnn"):
+    for cell in args.cells:
         for T, B, D, H in SHAPES + [(100, 64, 32, 64)]:
-            if cell == "simple_rnn" and (T, B, D, H) == (100, 64, 64, 1024):
+            if cell != "lstm" and (T, B, D, H) == (100, 64, 64, 1024):
                 continue
             G = GATES[cell]
             data = [rng.standard_normal((B, T, D)), rng.standard_normal((D, G * H)) / np.sqrt(D),
-                    rng.standard_normal((H, G * H)) / np.sqrt(H), rng.standard_normal(G * H) * 0.1]
+                    rng.standard_normal((H, G * H)) / np.sqrt(H),
+                    rng.standard_normal((2, G * H) if cell == "gru" else G * H) * 0.1]
             d_out = rng.standard_normal((B, T, H))
             forward, backward = getattr(ops, f"{cell}_forward"), getattr(ops, f"{cell}_backward")
             single = [a.astype(np.float32) for a in data]

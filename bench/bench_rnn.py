@@ -1,4 +1,4 @@
-"""Times SimpleRNN and LSTM forward and forward+backward for fastrnn (cpu), the NumPy reference
+"""Times SimpleRNN, LSTM and GRU forward and forward+backward for fastrnn (cpu), the NumPy reference
 and, when importable, PyTorch CPU with the same weights, after checking that outputs and
 gradients agree. Prints one table (medians of warmed-up runs, ms, GFLOP/s, ratios; fastrnn and
 PyTorch timed in alternating blocks) and, with --write, records it with the machine and the command in
@@ -19,7 +19,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
 import fastrnn  # noqa: E402
-from fastrnn import ops  # noqa: E402
+from fastrnn import convert, ops  # noqa: E402
 from shapes import GATES, LAST_STATE_SHAPES, SHAPES, forward_flops  # noqa: E402
 
 try:
@@ -70,7 +70,8 @@ def problem(cell, T, B, D, H, rng):
     x = rng.standard_normal((B, T, D)).astype(np.float32)
     kernel = (rng.standard_normal((D, G * H)) / np.sqrt(D)).astype(np.float32)
     recurrent = (rng.standard_normal((H, G * H)) / np.sqrt(H)).astype(np.float32)
-    bias = (rng.standard_normal(G * H) * 0.1).astype(np.float32)
+    # GRU: reset_after (Keras 3's default, nn.GRU's), input and recurrent bias
+    bias = (rng.standard_normal((2, G * H) if cell == "gru" else G * H) * 0.1).astype(np.float32)
     d_out = rng.standard_normal((B, T, H)).astype(np.float32)
     return x, kernel, recurrent, bias, d_out
 
@@ -81,8 +82,7 @@ PASSES = ("fwd", "fwd+bwd", "fwd+bwd, h_T")
 
 
 def fastrnn_fns(cell, x, kernel, recurrent, bias, d_out, backend):
-    fwd_op = ops.lstm_forward if cell == "lstm" else ops.simple_rnn_forward
-    bwd_op = ops.lstm_backward if cell == "lstm" else ops.simple_rnn_backward
+    fwd_op, bwd_op = getattr(ops, f"{cell}_forward"), getattr(ops, f"{cell}_backward")
 
     def forward():
         return fwd_op(x, kernel, recurrent, bias, training=False, backend=backend)[0]
@@ -100,12 +100,9 @@ def fastrnn_fns(cell, x, kernel, recurrent, bias, d_out, backend):
 
 def torch_fns(cell, x, kernel, recurrent, bias, d_out):
     D, H = x.shape[2], recurrent.shape[0]
-    module = (torch.nn.LSTM if cell == "lstm" else torch.nn.RNN)(D, H, batch_first=True)
-    with torch.no_grad():  # Keras layout -> PyTorch: transposed weights, one bias
-        module.weight_ih_l0.copy_(torch.from_numpy(kernel.T.copy()))
-        module.weight_hh_l0.copy_(torch.from_numpy(recurrent.T.copy()))
-        module.bias_ih_l0.copy_(torch.from_numpy(bias))
-        module.bias_hh_l0.zero_()
+    module = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "simple_rnn": torch.nn.RNN}[cell](D, H, batch_first=True)
+    state = convert.keras_to_torch(cell, [kernel, recurrent, bias])
+    module.load_state_dict({name: torch.from_numpy(np.ascontiguousarray(value)) for name, value in state.items()})
     xt = torch.from_numpy(x).requires_grad_(True)
     gt = torch.from_numpy(d_out)
 
@@ -184,7 +181,7 @@ def main():
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--reference-repeats", type=int, default=2, help="the NumPy reference is slow")
-    parser.add_argument("--cells", nargs="+", default=["lstm", "simple_rnn"])
+    parser.add_argument("--cells", nargs="+", default=["lstm", "gru", "simple_rnn"])
     parser.add_argument("--no-reference", action="store_true")
     parser.add_argument("--write", action="store_true", help="record the table in bench/RESULTS.md")
     args = parser.parse_args()
@@ -200,7 +197,7 @@ def main():
     print(head, flush=True)
     for cell in args.cells:
         for T, B, D, H in SHAPES:
-            if cell == "simple_rnn" and (T, B, D, H) == (100, 64, 64, 1024):
+            if cell != "lstm" and (T, B, D, H) == (100, 64, 64, 1024):
                 continue
             data = problem(cell, T, B, D, H, rng)
             fr = fastrnn_fns(cell, *data, backend="cpu")

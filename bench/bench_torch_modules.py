@@ -1,14 +1,14 @@
-"""A PyTorch training loop with torch.nn.LSTM against the same loop with fastrnn.torch.LSTM: the
-same model (LSTM -> Linear on the last output), data, initial weights and Adam, timed side by side
-in one process, alternating the order. nn.LSTM is also timed with torch.set_flush_denormal(True):
-the gradient reaching back from the last output alone decays into subnormal numbers, which cost
-~100 cycles per operation unless flushed (fastrnn's kernels flush them; PyTorch does not by default).
-Checks before timing that one training step gives the same loss and gradients in both; reports
-median epoch times and the ratios.
+"""A PyTorch training loop with torch.nn.LSTM (and nn.GRU) against the same loop with
+fastrnn.torch.LSTM (and .GRU): the same model (recurrent layer -> Linear on the last output), data,
+initial weights and Adam, timed side by side in one process, alternating the order. The nn module
+is also timed with torch.set_flush_denormal(True): the gradient reaching back from the last output
+alone decays into subnormal numbers, which cost ~100 cycles per operation unless flushed
+(fastrnn's kernels flush them; PyTorch does not by default). Checks before timing that one
+training step gives the same loss and gradients in both; reports median epoch times and ratios.
 
-    python bench/bench_torch_modules.py [--batch 64] [--steps 200] [--features 32] [--hidden 128]
-                                        [--layers 1] [--bidirectional] [--epoch-steps 10] [--repeats 5]
-                                        [--threads N] [--dtype float32|float64]
+    python bench/bench_torch_modules.py [--cells lstm,gru] [--batch 64] [--steps 200] [--features 32]
+                                        [--hidden 128] [--layers 1] [--bidirectional] [--epoch-steps 10]
+                                        [--repeats 5] [--threads N] [--dtype float32|float64]
 """
 from __future__ import annotations
 
@@ -19,29 +19,31 @@ import statistics
 import sys
 import time
 
-import numpy as np
 import torch
 
 import fastrnn
 import fastrnn.torch
 
 
-class Net(torch.nn.Module):
-    """An LSTM and a linear head on its last output: a sequence classifier."""
+CELLS = {"lstm": "LSTM", "gru": "GRU"}
 
-    def __init__(self, lstm_cls, args):
+
+class Net(torch.nn.Module):
+    """A recurrent layer and a linear head on its last output: a sequence classifier."""
+
+    def __init__(self, rnn_cls, args):
         super().__init__()
-        self.lstm = lstm_cls(args.features, args.hidden, num_layers=args.layers, batch_first=True,
-                             bidirectional=args.bidirectional)
+        self.rnn = rnn_cls(args.features, args.hidden, num_layers=args.layers, batch_first=True,
+                           bidirectional=args.bidirectional)
         self.head = torch.nn.Linear(args.hidden * (2 if args.bidirectional else 1), 10)
 
     def forward(self, x):
-        return self.head(self.lstm(x)[0][:, -1])
+        return self.head(self.rnn(x)[0][:, -1])
 
 
-def make(lstm_cls, args, state=None):
+def make(rnn_cls, args, state=None):
     """(model, Adam) in the chosen dtype, from `state` when given."""
-    model = Net(lstm_cls, args).to(getattr(torch, args.dtype))
+    model = Net(rnn_cls, args).to(getattr(torch, args.dtype))
     if state is not None:
         model.load_state_dict(state)
     return model, torch.optim.Adam(model.parameters(), lr=1e-3)
@@ -57,10 +59,10 @@ def epoch(model, optimizer, batches):
     return loss.item()
 
 
-def check(state, args, batch):
+def check(kind, state, args, batch):
     """One step from the same weights: the losses and every gradient agree (else exit)."""
     grads, losses = [], []
-    for cls in (torch.nn.LSTM, fastrnn.torch.LSTM):
+    for cls in (getattr(torch.nn, kind), getattr(fastrnn.torch, kind)):
         model, _ = make(cls, args, state)
         loss = torch.nn.functional.cross_entropy(model(batch[0]), batch[1])
         loss.backward()
@@ -69,12 +71,23 @@ def check(state, args, batch):
     tol = 1e-4 if args.dtype == "float32" else 1e-10
     worst = max(float((a - b).abs().max() / (a.abs().max() + 1e-30)) for a, b in zip(*grads))
     if abs(losses[0] - losses[1]) > tol * abs(losses[0]) or worst > tol:
-        sys.exit(f"nn.LSTM and fastrnn.torch.LSTM disagree: losses {losses}, worst relative gradient error {worst:.2e}")
+        sys.exit(f"nn.{kind} and fastrnn.torch.{kind} disagree: losses {losses}, "
+                 f"worst relative gradient error {worst:.2e}")
     return losses, worst
+
+
+def cpu_name():
+    """The CPU's model name from /proc/cpuinfo (else what platform knows)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cells", default="lstm,gru", help="comma-separated: lstm, gru")
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--steps", type=int, default=200, help="time steps per sequence")
     parser.add_argument("--features", type=int, default=32)
@@ -91,24 +104,31 @@ def main(argv=None):
     threads = fastrnn.get_num_threads()
     torch.set_num_threads(threads)
 
+    kinds = [CELLS.get(c.strip().lower()) for c in args.cells.split(",")]
+    if None in kinds:
+        parser.error(f"--cells must name some of {', '.join(CELLS)}, got {args.cells!r}")
     g = torch.Generator().manual_seed(0)
     dtype = getattr(torch, args.dtype)
     batches = [(torch.randn(args.batch, args.steps, args.features, generator=g, dtype=dtype),
                 torch.randint(0, 10, (args.batch,), generator=g)) for _ in range(args.epoch_steps)]
-    torch.manual_seed(0)
-    state = Net(torch.nn.LSTM, args).to(dtype).state_dict()
-    losses, worst = check(state, args, batches[0])
-
-    # name: (module class, flush subnormals)
-    runs = {"nn.LSTM": (torch.nn.LSTM, False), "nn.LSTM, flush_denormal": (torch.nn.LSTM, True),
-            "fastrnn.torch.LSTM": (fastrnn.torch.LSTM, False)}
-    for cls, _ in runs.values():  # warm-up: first-call costs stay out of the timings
-        epoch(*make(cls, args, state), batches[:2])
+    checks, runs, states = [], {}, {}
+    for kind in kinds:
+        torch.manual_seed(0)
+        states[kind] = Net(getattr(torch.nn, kind), args).to(dtype).state_dict()
+        losses, worst = check(kind, states[kind], args, batches[0])
+        checks.append(f"{kind} losses {losses[0]:.6f} / {losses[1]:.6f}, worst relative gradient difference "
+                      f"{worst:.1e}")
+        # name: (cell, module class, flush subnormals)
+        runs.update({f"nn.{kind}": (kind, getattr(torch.nn, kind), False),
+                     f"nn.{kind}, flush_denormal": (kind, getattr(torch.nn, kind), True),
+                     f"fastrnn.torch.{kind}": (kind, getattr(fastrnn.torch, kind), False)})
+    for kind, cls, _ in runs.values():  # warm-up: first-call costs stay out of the timings
+        epoch(*make(cls, args, states[kind]), batches[:2])
     times = {name: [] for name in runs}
     for r in range(args.repeats):
         for name in (list(runs) if r % 2 == 0 else list(runs)[::-1]):
-            cls, flush = runs[name]
-            model, optimizer = make(cls, args, state)
+            kind, cls, flush = runs[name]
+            model, optimizer = make(cls, args, states[kind])
             torch.set_flush_denormal(flush)
             start = time.perf_counter()
             epoch(model, optimizer, batches)
@@ -116,20 +136,20 @@ def main(argv=None):
             torch.set_flush_denormal(False)
 
     med = {name: statistics.median(t) for name, t in times.items()}
-    shape = (f"LSTM({args.features} -> {args.hidden}, layers={args.layers}, bidirectional={args.bidirectional}) -> "
-             f"Linear(10), Adam; batch {args.batch} x {args.steps} steps, {args.dtype}")
+    shape = (f"RNN({args.features} -> {args.hidden}, layers={args.layers}, bidirectional={args.bidirectional}) -> "
+             f"Linear(10) on the last output, cross-entropy, Adam; batch {args.batch} x {args.steps} steps, "
+             f"{args.dtype}")
     print("\n".join([
         f"command: python bench/bench_torch_modules.py {' '.join(argv if argv is not None else sys.argv[1:])}",
-        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, {threads} threads; "
+        f"machine: {cpu_name()}, {os.cpu_count()} CPUs, {threads} threads; "
         f"python {platform.python_version()}, torch {torch.__version__}, fastrnn {fastrnn.__version__}",
         f"model: {shape}; epoch = {args.epoch_steps} steps; median of {args.repeats}, alternating",
-        f"check, one step from the same weights: losses {losses[0]:.6f} / {losses[1]:.6f}, "
-        f"worst relative gradient difference {worst:.1e}",
+        f"check, one step from the same weights: {'; '.join(checks)}",
         "",
-        "| module | epoch (s) | per step (ms) | nn.LSTM / this | nn.LSTM flushed / this |",
+        "| module | epoch (s) | per step (ms) | nn / this | nn flushed / this |",
         "|---|---|---|---|---|",
-        *[f"| {name} | {t:.3f} | {1e3 * t / args.epoch_steps:.1f} | {med['nn.LSTM'] / t:.2f}x | "
-          f"{med['nn.LSTM, flush_denormal'] / t:.2f}x |" for name, t in med.items()],
+        *[f"| {name} | {t:.3f} | {1e3 * t / args.epoch_steps:.1f} | {med['nn.' + runs[name][0]] / t:.2f}x | "
+          f"{med['nn.' + runs[name][0] + ', flush_denormal'] / t:.2f}x |" for name, t in med.items()],
     ]))
 
 

@@ -8,7 +8,7 @@ SHAPES = [
     (100, 1, 256, 256),
     (100, 64, 64, 1024),
 ]
-GATES = {"simple_rnn": 1, "lstm": 4}
+GATES = {"simple_rnn": 1, "lstm": 4, "gru": 3}
 # Also timed with the gradient on the last state only (Keras' return_sequences=False): over 500
 # steps it decays into float32's subnormal range, where x86 arithmetic slows ~100x unless the
 # kernels flush it (fastrnn does; PyTorch by default does not).

@@ -1,10 +1,16 @@
 """fastrnn.datasets.chars: the character vocabulary, char-RNN windows (checked against the loop of
-Keras' lstm_text_generation example) and temperature sampling."""
+Keras' lstm_text_generation example) and temperature sampling; the chars example's stateful
+generation checked against the window model re-reading the whole prefix."""
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from fastrnn import utils
 from fastrnn.datasets.chars import CharVocabulary, make_windows, sample
+from fastrnn.examples import chars
+from fastrnn.layers import LSTM, Dense
+from fastrnn.models import Sequential
+from fastrnn.optimizers import RMSprop
 
 
 def test_vocabulary():
@@ -85,3 +91,62 @@ def test_sample_follows_the_tempered_distribution():
 def test_sample_errors(preds, temperature, message):
     with pytest.raises(ValueError, match=message):
         sample(preds, temperature)
+
+
+def trained_char_model(text, maxlen, units=16):
+    """The chars example's model (LSTM -> softmax over the characters), fitted briefly on `text`."""
+    x, y, vocab = make_windows(text, maxlen, 3)
+    utils.set_random_seed(0)
+    model = Sequential([LSTM(units, input_shape=(maxlen, len(vocab))), Dense(len(vocab), activation="softmax")])
+    model.compile(optimizer=RMSprop(0.01), loss="categorical_crossentropy")
+    model.fit(x.astype(np.float32), y.astype(np.float32), epochs=3, batch_size=32, verbose=0)
+    return model, vocab
+
+
+TEXT = "the quick brown fox jumps over the lazy dog. " * 8
+
+
+def test_stateful_generation_gives_the_window_models_probabilities():
+    maxlen = 10
+    model, vocab = trained_char_model(TEXT, maxlen)
+    step_model = chars.stateful_twin(model)
+    assert step_model.layers[0].stateful and not model.layers[0].stateful
+    # the window model reading the whole prefix at once (any length, past the trained maxlen too)
+    window = Sequential([LSTM(16, input_shape=(None, len(vocab))), Dense(len(vocab), activation="softmax")])
+    window.set_weights(model.get_weights())
+    eye = np.eye(len(vocab), dtype=np.float32)
+    seed = TEXT[5:5 + maxlen]
+    steps = list(chars.continue_text(step_model, vocab, seed, 3 * maxlen, 1.0, np.random.default_rng(0)))
+    assert len(steps) == 3 * maxlen
+    np.testing.assert_allclose(steps[0][0], model.predict(eye[vocab.encode(seed)][None])[0], rtol=1e-5, atol=1e-6)
+    prefix = seed
+    for preds, char in steps:
+        np.testing.assert_allclose(preds, window.predict(eye[vocab.encode(prefix)][None])[0], rtol=1e-5, atol=1e-6)
+        prefix += char
+    assert len(set(prefix[maxlen:])) > 1  # the probabilities were compared along a real continuation
+
+
+def test_stateful_generation_draws_what_rereading_the_prefix_draws():
+    maxlen = 8
+    model, vocab = trained_char_model(TEXT, maxlen)
+    window = Sequential([LSTM(16, input_shape=(None, len(vocab))), Dense(len(vocab), activation="softmax")])
+    window.set_weights(model.get_weights())
+    eye = np.eye(len(vocab), dtype=np.float32)
+    seed, rng = TEXT[:maxlen], np.random.default_rng(3)
+    expected = seed
+    for _ in range(40):  # the slow way: the whole prefix again for every character, same random draws
+        preds = window.predict(eye[vocab.encode(expected)][None])[0]
+        expected += vocab.indices_char[sample(preds, 0.7, rng)]
+    step_model = chars.stateful_twin(model)
+    assert chars.generate(step_model, vocab, seed, 40, 0.7, np.random.default_rng(3)) == expected[maxlen:]
+    # each call starts from the seed again (reset_states), not from the last call's state
+    assert chars.generate(step_model, vocab, seed, 40, 0.7, np.random.default_rng(3)) == expected[maxlen:]
+
+
+def test_stateful_twin_copies_the_weights():
+    model, vocab = trained_char_model(TEXT, 6, units=4)
+    twin = chars.stateful_twin(model)
+    assert twin.input_shape == (1, None, len(vocab))
+    assert all(np.array_equal(a, b) for a, b in zip(twin.get_weights(), model.get_weights()))
+    twin.layers[1].weights[0][...] = 0  # the twin's weights are its own
+    assert np.any(model.layers[1].get_weights()[0] != 0)

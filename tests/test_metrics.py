@@ -1,7 +1,8 @@
 """Stateful metrics against keras.metrics on the same data fed in several batches (AUC in its
 curves, summations, thresholds, multi-label and weights; Precision and Recall with thresholds,
 top_k and class_id; top-k accuracies; the mean of a per-sample function with masks), by hand,
-and the names compile accepts."""
+and the names compile accepts; compiled AUC / precision / recall (names and objects, weighted
+too) in evaluate and fit against Keras', reset each epoch; states merged as MPI ranks merge them."""
 import os
 
 import numpy as np
@@ -210,8 +211,6 @@ def test_bad_arguments_are_clear_errors(make, problem_text):
         make()
 
 
-@pytest.mark.xfail(raises=ValueError, strict=True,
-                   reason="fit/evaluate average per-sample functions until the training loop uses metrics.get_metric")
 def test_compile_with_stateful_metric_names():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(64, 3)).astype(np.float32)
@@ -223,3 +222,112 @@ def test_compile_with_stateful_metric_names():
     for metric in expected.values():
         metric.update_state(y, model.predict(x))
     assert (auc, precision, recall) == pytest.approx([m.result() for m in expected.values()], rel=1e-6)
+
+
+def test_state_arrays_round_trip_and_merge():
+    data = batches(7, (20, 1), count=2, weighted=True)
+    whole, first, second = metrics.Recall(thresholds=[0.2, 0.6]), metrics.Recall(thresholds=[0.2, 0.6]), \
+        metrics.Recall(thresholds=[0.2, 0.6])
+    for (y, p, sw), shard in zip(data, (first, second)):
+        whole.update_state(y, p, sample_weight=sw)
+        shard.update_state(y, p, sample_weight=sw)
+    states = first.state_arrays()
+    first.update_state(*data[0][:2])  # the copies do not change with the metric
+    first.set_state_arrays([a + b for a, b in zip(states, second.state_arrays())])
+    np.testing.assert_allclose(first.result(), whole.result(), rtol=1e-12)
+    mean = metrics.Mean()
+    mean.set_state_arrays([np.array(6.0), np.array(4.0)])
+    assert mean.result() == 1.5
+    with pytest.raises(ValueError, match="argument 'arrays' holds 1 arrays, the state 3"):
+        first.set_state_arrays(states[:1])
+    with pytest.raises(ValueError, match=r"argument 'arrays': entry 0 has shape \(3,\)"):
+        first.set_state_arrays([np.zeros(3)] * 3)
+
+
+def binary_twins(keras, metric_args):
+    """An LSTM classifier with one sigmoid unit in fastrnn and Keras, the same weights, both
+    compiled with SGD(0.5) and binary_crossentropy; metric_args(lib) gives compile's metrics."""
+    from fastrnn import layers as L, optimizers, utils
+    import fastrnn
+
+    def build(lib, layers):
+        return lib.models.Sequential([lib.Input(shape=(4, 3)), layers.LSTM(5), layers.Dense(1, activation="sigmoid")])
+    utils.set_random_seed(3)
+    ours, theirs = build(fastrnn, L), build(keras, keras.layers)
+    theirs.set_weights(ours.get_weights())
+    ours.compile(optimizers.SGD(0.5), loss="binary_crossentropy", **metric_args(metrics))
+    theirs.compile(keras.optimizers.SGD(0.5), loss="binary_crossentropy", **metric_args(keras.metrics))
+    rng = np.random.default_rng(8)
+    x = rng.normal(size=(60, 4, 3)).astype(np.float32)
+    y = (x[:, :, 0].sum(axis=1, keepdims=True) + rng.normal(size=(60, 1)) > 0).astype(np.float32)
+    return ours, theirs, x, y, rng.uniform(0.2, 2.0, 60)
+
+
+def stateful_metrics(lib):
+    # Keras names an AUC object "auc_<n>" by a session-wide count: name the Keras twins as ours are named
+    named = {} if lib is metrics else {"name": "auc"}
+    return {"metrics": ["auc", "precision", "recall", lib.AUC(num_thresholds=50, **named),
+                        lib.Precision(thresholds=0.3, **({} if lib is metrics else {"name": "precision"})), "acc"],
+            "weighted_metrics": ["auc", lib.Recall(thresholds=0.7, **({} if lib is metrics else {"name": "recall"}))]}
+
+
+def assert_logs_close(got, want, rtol=1e-5):
+    assert list(got) == list(want)
+    for key in want:
+        np.testing.assert_allclose(got[key], want[key], rtol=rtol, atol=1e-6, err_msg=key)
+
+
+def test_compiled_stateful_metrics_match_keras_in_evaluate_and_fit(keras):
+    ours, theirs, x, y, sw = binary_twins(keras, stateful_metrics)
+    for batch_size in (7, 60):
+        want = theirs.evaluate(x, y, sample_weight=sw, batch_size=batch_size, verbose=0, return_dict=True)
+        got = ours.evaluate(x, y, sample_weight=sw, batch_size=batch_size, verbose=0, return_dict=True)
+        assert sorted(got) == sorted(want) == ["acc", "auc", "auc_1", "loss", "precision", "precision_1", "recall",
+                                                "weighted_auc", "weighted_recall"]
+        assert_logs_close(got, {k: want[k] for k in got})
+    # evaluate's list in Keras' order: the metrics' own names, then the others sorted (Keras lists a
+    # value again for each metric sharing a name; fastrnn lists each once)
+    order = ["loss", "auc", "precision", "recall", "acc", "auc_1", "precision_1", "weighted_auc", "weighted_recall"]
+    np.testing.assert_allclose(ours.evaluate(x, y, sample_weight=sw, batch_size=7, verbose=0),
+                               [want[k] for k in order], rtol=1e-5, atol=1e-6)
+    # train metrics accumulate over each epoch's batches, from a reset at its start, as the
+    # weights move: the same SGD steps in the same order give Keras' History
+    fit = dict(batch_size=8, epochs=3, shuffle=False, verbose=0, sample_weight=sw[:48],
+               validation_data=(x[48:], y[48:]))
+    mine = ours.fit(x[:48], y[:48], **fit).history
+    keras_history = theirs.fit(x[:48], y[:48], **fit).history
+    assert sorted(mine) == sorted(keras_history)
+    for key in keras_history:
+        np.testing.assert_allclose(mine[key], keras_history[key], rtol=1e-5, atol=1e-6, err_msg=key)
+    # the last epoch's validation metrics are what evaluate gives on the same weights
+    after = ours.evaluate(x[48:], y[48:], batch_size=8, verbose=0, return_dict=True)
+    assert {k: mine["val_" + k][-1] for k in after} == pytest.approx(after, rel=1e-9)
+    # *_on_batch reset the metrics first, as Keras: one batch's values
+    assert ours.test_on_batch(x[:9], y[:9], return_dict=True) == pytest.approx(
+        theirs.test_on_batch(x[:9], y[:9], return_dict=True), rel=1e-5)
+
+
+def test_compiled_metrics_report_every_threshold_and_checks_names():
+    ours = Sequential([Dense(1, activation="sigmoid", input_shape=(3,))])
+    with pytest.raises(ValueError, match="unknown metric 'f1'"):
+        ours.compile("sgd", loss="binary_crossentropy", metrics=["auc", "f1"])
+    several = metrics.Precision(thresholds=[0.2, 0.5, 0.8], name="p")
+    ours.compile("sgd", loss="binary_crossentropy", metrics=[several])
+    rng = np.random.default_rng(9)
+    x, y = rng.normal(size=(30, 3)), (rng.random((30, 1)) < 0.5).astype(float)
+    logs = ours.evaluate(x, y, verbose=0, return_dict=True)
+    check = metrics.Precision(thresholds=[0.2, 0.5, 0.8])
+    check.update_state(y, ours.predict(x))
+    assert logs["p"].shape == (3,)
+    np.testing.assert_allclose(logs["p"], check.result(), rtol=1e-12)
+    assert several.result() is not None and np.allclose(several.result(), check.result())  # the very object given
+
+
+def test_callbacks_maximize_the_stateful_metrics_they_monitor():
+    from fastrnn.callbacks import EarlyStopping
+    for monitor, best in [("val_auc", -np.inf), ("auc_1", -np.inf), ("val_kind_precision", -np.inf),
+                          ("recall_2", -np.inf), ("val_acc", -np.inf), ("val_loss", np.inf), ("val_mae", np.inf)]:
+        stop = EarlyStopping(monitor=monitor)
+        stop.on_train_begin()
+        assert stop.best == best, monitor
+

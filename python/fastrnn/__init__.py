@@ -15,10 +15,16 @@ _SUBMODULES = {"layers", "models", "optimizers", "losses", "metrics", "callbacks
                "datasets", "examples", "convert", "distribute", "session"}
 
 
+_TOP_LEVEL = {"Input": "layers", "Model": "models"}  # keras.Input, keras.Model
+
+
 def __getattr__(name):
     if name in _SUBMODULES:
         import importlib
         return importlib.import_module(f"{__name__}.{name}")
+    if name in _TOP_LEVEL:
+        import importlib
+        return getattr(importlib.import_module(f"{__name__}.{_TOP_LEVEL[name]}"), name)
     raise AttributeError(f"module 'fastrnn' has no attribute {name!r}")
 
 try:
@@ -27,7 +33,7 @@ try:
 except PackageNotFoundError:  # running from a source tree
     __version__ = "0.0.0+source"
 __all__ = ["ops", "reference", "tuning", "set_backend", "get_backend", "set_num_threads", "get_num_threads",
-           "show_config", "release_memory", "__version__"]
+           "show_config", "release_memory", "__version__", "Input", "Model"]
 
 
 def set_num_threads(n: int) -> None:

@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 from . import tuning
-from .validation import (ACTIVATIONS, GATES, ArrayKind, GRUGrads, LSTMGrads, RNNCall, SimpleRNNGrads, prepare_backward,
+from .validation import (ACTIVATIONS, GATES, ArrayKind, Conv1DCall, Conv1DGrads, GRUGrads, LSTMGrads, RNNCall,
+                         SimpleRNNGrads, prepare_backward, prepare_conv1d_backward, prepare_conv1d_forward,
                          prepare_forward)
 
 try:
@@ -383,6 +384,71 @@ def matmul(a, b, transpose_a=False, transpose_b=False):
     _cuda.matmul(dtype.name, transpose_a, transpose_b, M, N, K, kind.ptr(da), kind.ptr(db), kind.ptr(out),
                  kind.device, kind.stream)
     return kind.result(out)
+
+
+def _conv1d_padded(kind, a, left, right):
+    """a (B, T, C) with `left` and `right` zero steps on its time axis, where a lives."""
+    if not left and not right:
+        return a
+    B, T, C = kind.shape(a)
+    out = kind.zeros((B, left + T + right, C), kind.dtype(a))
+    out[:, left:left + T] = a
+    return out
+
+
+def _conv1d_columns(kind, a, steps, taps, stride, dilation):
+    """im2col where a lives (NumPy arrays: on the host, the product alone runs on the device):
+    (B * steps, taps * C), row (b, t) holding a[b, t * stride + k * dilation] for k < taps; one
+    slice copy per tap, which CuPy, PyTorch and NumPy all spell the same way."""
+    B, _, C = kind.shape(a)
+    cols = kind.zeros((B, steps, taps, C), kind.dtype(a))
+    for k in range(taps):
+        start = k * dilation
+        cols[:, :, k] = a[:, start:start + stride * steps:stride]
+    return cols.reshape(B * steps, taps * C)
+
+
+def conv1d_forward(x, kernel, bias=None, *, strides=1, padding="valid", dilation_rate=1, training=True):
+    kind = _kind_of(x)
+    call = prepare_conv1d_forward(x, kernel, bias, strides=strides, padding=padding, dilation_rate=dilation_rate,
+                                  kind=kind)
+    B, _, C = kind.shape(call.x)
+    K, _, F = kind.shape(call.kernel)
+    cols = _conv1d_columns(kind, _conv1d_padded(kind, call.x, call.pad_left, call.pad_right), call.steps, K,
+                           call.strides, call.dilation_rate)
+    y = matmul(cols, call.kernel.reshape(K * C, F)).reshape(B, call.steps, F)
+    if call.bias is not None:
+        y += call.bias
+    if not training:
+        return y, None
+    call.backend = "cuda"
+    return y, call
+
+
+def conv1d_backward(cache, dy, *, input_gradient=True) -> Conv1DGrads:
+    kind = _kind_of(cache.x) if isinstance(cache, Conv1DCall) else _NumpyKind()
+    dy = prepare_conv1d_backward(cache, dy, kind=kind)
+    c = cache
+    B, T, C = kind.shape(c.x)
+    K, _, F = kind.shape(c.kernel)
+    dtype = kind.dtype(c.x)
+    dy2 = dy.reshape(B * c.steps, F)
+    cols = _conv1d_columns(kind, _conv1d_padded(kind, c.x, c.pad_left, c.pad_right), c.steps, K, c.strides,
+                           c.dilation_rate)
+    dkernel = matmul(cols, dy2, True, False).reshape(K, C, F)
+    del cols
+    dbias = dy2.sum(0) if c.bias is not None else None
+    dx = None
+    if input_gradient:  # the transposed convolution, as the cpu backend computes it (_cpu.conv1d_backward)
+        span = c.dilation_rate * (K - 1)
+        spread = kind.zeros((B, span + c.padded_steps, F), dtype)
+        spread[:, span:span + c.strides * c.steps:c.strides] = dy
+        flipped = kind.zeros((K, F, C), dtype)
+        for k in range(K):
+            flipped[K - 1 - k] = c.kernel[k].T
+        columns = _conv1d_columns(kind, spread[:, c.pad_left:], T, K, 1, c.dilation_rate)
+        dx = matmul(columns, flipped.reshape(K * F, C)).reshape(B, T, C)
+    return Conv1DGrads(dx, dkernel, dbias)
 
 
 def gather_rows(table, ids):

@@ -18,7 +18,7 @@ BACKENDS = ("cpu", "numpy", "cuda")
 # The kernel table: every backend module defines each of these with fastrnn.ops' signature (less
 # `backend=`); fastrnn.ops calls them through implementation().
 KERNELS = ("simple_rnn_forward", "simple_rnn_backward", "lstm_forward", "lstm_backward", "gru_forward",
-           "gru_backward", "activate", "matmul",
+           "gru_backward", "activate", "matmul", "conv1d_forward", "conv1d_backward",
            "gather_rows", "sum_rows_by_id", "adam_update", "rmsprop_update", "momentum_update")
 _MODULES = {"cpu": "._cpu", "numpy": ".reference", "cuda": "._cuda_backend"}
 _state = threading.local()  # .name: this thread's override; .saved: overrides to restore on exit

@@ -11,6 +11,7 @@ import inspect
 import io
 import math
 import os
+import re
 import warnings
 
 import numpy as np
@@ -102,10 +103,12 @@ class History(Callback):
 
 
 def _better(mode, monitor):
-    """A comparison 'a improves on b' for mode min/max/auto (auto: max for acc-like names)."""
+    """A comparison 'a improves on b' for mode min/max/auto (auto: max for accuracy, AUC,
+    precision and recall, whose Keras metrics go up, also as 'val_kind_auc_1')."""
     if mode not in ("auto", "min", "max"):
         raise ValueError(f"mode must be 'auto', 'min' or 'max', got {mode!r}")
-    if mode == "max" or (mode == "auto" and ("acc" in monitor or monitor.endswith("auc"))):
+    name = re.sub(r"_\d+$", "", monitor)  # a second metric of a name is logged as <name>_1
+    if mode == "max" or (mode == "auto" and ("acc" in monitor or name.endswith(("auc", "precision", "recall")))):
         return np.greater, -np.inf
     return np.less, np.inf
 

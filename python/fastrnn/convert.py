@@ -1,8 +1,10 @@
-"""Recurrent weights between Keras' layout (fastrnn's layers and ops) and PyTorch's (nn.LSTM, nn.RNN).
+"""Recurrent weights between Keras' layout (fastrnn's layers and ops) and PyTorch's (nn.LSTM,
+nn.GRU, nn.RNN).
 
-Keras: kernel (D, G*H), recurrent_kernel (H, G*H), one bias (G*H,). PyTorch: weight_ih (G*H, D),
-weight_hh (G*H, H), two biases bias_ih and bias_hh that are added. NumPy arrays in and out (torch
-tensors are accepted as input); torch is never imported here. Cells: "lstm" and "simple_rnn".
+Keras: kernel (D, G*H), recurrent_kernel (H, G*H), one bias (G*H,), or for a GRU with reset_after
+two, (2, 3H). PyTorch: weight_ih (G*H, D), weight_hh (G*H, H), biases bias_ih and bias_hh (added
+for LSTM and RNN; a GRU's bias_hh sits inside its reset gate). NumPy arrays in and out (torch
+tensors are accepted as input); torch is never imported here. Cells: "lstm", "gru", "simple_rnn".
 """
 from __future__ import annotations
 
@@ -15,18 +17,21 @@ __all__ = ["keras_to_torch", "torch_to_keras", "torch_names"]
 
 
 class _Layout(NamedTuple):
-    """How one cell's gate blocks line up: `gates` blocks of H rows (torch) / columns (Keras), and
-    `torch_order[k]` the Keras block that PyTorch's block k holds."""
+    """How one cell's gate blocks line up: `gates` blocks of H rows (torch) / columns (Keras),
+    `torch_order[k]` the Keras block that PyTorch's block k holds, and whether Keras keeps the two
+    biases apart (rows of a (2, G*H) bias: input, recurrent) instead of their sum."""
 
     gates: int
     torch_order: tuple
+    two_biases: bool
 
 
-# PyTorch's LSTM gates i, f, g, o are Keras' i, f, c, o: same order. A cell whose orders differ
-# (GRU: Keras z, r, h, PyTorch r, z, n) gets a permutation here; one whose two biases are not
-# interchangeable (GRU with reset_after) also needs its own bias split, which no cell here has.
-_LAYOUTS = {"lstm": _Layout(4, (0, 1, 2, 3)), "simple_rnn": _Layout(1, (0,))}
-_ALIASES = {"lstm": "lstm", "simple_rnn": "simple_rnn", "simplernn": "simple_rnn", "rnn": "simple_rnn"}
+# PyTorch's LSTM gates i, f, g, o are Keras' i, f, c, o: same order. GRU: Keras z, r, h, PyTorch
+# r, z, n; its recurrent bias is multiplied by the reset gate, so the two biases stay apart
+# (Keras' reset_after=True, PyTorch's only GRU).
+_LAYOUTS = {"lstm": _Layout(4, (0, 1, 2, 3), False), "gru": _Layout(3, (1, 0, 2), True),
+            "simple_rnn": _Layout(1, (0,), False)}
+_ALIASES = {"lstm": "lstm", "gru": "gru", "simple_rnn": "simple_rnn", "simplernn": "simple_rnn", "rnn": "simple_rnn"}
 
 
 def _layout(cell) -> tuple:
@@ -73,12 +78,16 @@ def _inverse(order) -> tuple:
 def keras_to_torch(cell, weights, *, layer=0, reverse=False) -> dict:
     """PyTorch's state_dict entries (NumPy arrays) for one layer of Keras-layout weights.
 
-    Keras' single bias goes to bias_ih; bias_hh is zeros (PyTorch adds the two).
+    LSTM, SimpleRNN: Keras' single bias goes to bias_ih; bias_hh is zeros (PyTorch adds the two).
+    GRU: the rows of Keras' (2, 3H) bias go to bias_ih and bias_hh, gates reordered z, r, h ->
+    r, z, n. Only a reset_after=True GRU (Keras 3's default) computes what nn.GRU computes: a
+    (3H,) bias (reset_after=False) is an error; without a bias the layer must be reset_after=True too.
 
     Args:
-        cell: "lstm" or "simple_rnn" (also "rnn").
-        weights: [kernel (D, G*H), recurrent_kernel (H, G*H), bias (G*H,)], or without the bias
-            for a layer with use_bias=False (G = 4 for LSTM, 1 for SimpleRNN), e.g. get_weights().
+        cell: "lstm", "gru" or "simple_rnn" (also "rnn").
+        weights: [kernel (D, G*H), recurrent_kernel (H, G*H), bias (G*H,) or for a GRU (2, 3H)],
+            or without the bias for a layer with use_bias=False (G = 4 for LSTM, 3 for GRU, 1 for
+            SimpleRNN), e.g. get_weights().
         layer, reverse: which of a stacked / bidirectional module's layers the names are for.
 
     Returns:
@@ -104,10 +113,15 @@ def keras_to_torch(cell, weights, *, layer=0, reverse=False) -> dict:
         raise ValueError(f"argument 'kernel' must have shape (D, {width}) to match recurrent_kernel "
                          f"{recurrent.shape}, got {kernel.shape}")
     bias = _to_numpy("bias", weights[2]) if len(weights) == 3 else None
-    if bias is not None and bias.shape != (width,):
-        raise ValueError(f"argument 'bias' must have shape ({width},), got {bias.shape}")
+    bias_shape = (2, width) if layout.two_biases else (width,)
+    if bias is not None and bias.shape != bias_shape:
+        why = (" (input and recurrent bias, reset_after=True: a reset_after=False GRU has no PyTorch equivalent)"
+               if layout.two_biases else "")
+        raise ValueError(f"argument 'bias' must have shape {bias_shape}{why}, got {bias.shape}")
     arrays = [_reorder(kernel, layout.torch_order, 1).T, _reorder(recurrent, layout.torch_order, 1).T]
-    if bias is not None:
+    if bias is not None and layout.two_biases:
+        arrays += [_reorder(bias[0], layout.torch_order, 0), _reorder(bias[1], layout.torch_order, 0)]
+    elif bias is not None:
         torch_bias = _reorder(bias, layout.torch_order, 0)
         arrays += [torch_bias, np.zeros_like(torch_bias)]
     names = torch_names(layer, reverse, bias is not None)
@@ -117,18 +131,21 @@ def keras_to_torch(cell, weights, *, layer=0, reverse=False) -> dict:
 def torch_to_keras(cell, state_or_tensors, *, layer=0, reverse=False) -> list:
     """Keras-layout weights from one layer of PyTorch's parameters.
 
-    The two biases are summed into Keras' one (the same function of the inputs).
+    LSTM, SimpleRNN: the two biases are summed into Keras' one (the same function of the inputs).
+    GRU: they become the rows of a (2, 3H) bias, gates reordered r, z, n -> z, r, h, for a Keras
+    GRU with reset_after=True (Keras 3's default) or ops.gru_forward.
 
     Args:
-        cell: "lstm" or "simple_rnn" (also "rnn").
+        cell: "lstm", "gru" or "simple_rnn" (also "rnn").
         state_or_tensors: a state_dict (a mapping with PyTorch's names; this picks `layer` and
             `reverse`'s entries), or the tensors (weight_ih, weight_hh[, bias_ih, bias_hh]) of one
             layer. Tensors or arrays; tensors are detached and copied to the CPU.
         layer, reverse: the layer and direction to take from a state_dict.
 
     Returns:
-        [kernel (D, G*H), recurrent_kernel (H, G*H), bias (G*H,)], or without the bias when the
-        module has none; NumPy arrays, C-contiguous, ready for a fastrnn layer's set_weights.
+        [kernel (D, G*H), recurrent_kernel (H, G*H), bias (G*H,) or for a GRU (2, 3H)], or
+        without the bias when the module has none; NumPy arrays, C-contiguous, ready for a
+        layer's set_weights.
 
     Example:
         >>> fastrnn_lstm_layer.set_weights(torch_to_keras("lstm", torch_lstm.state_dict()))
@@ -160,6 +177,8 @@ def torch_to_keras(cell, state_or_tensors, *, layer=0, reverse=False) -> list:
             raise ValueError(f"{key} must have shape ({width},), got {b.shape}")
     back = _inverse(layout.torch_order)
     keras = [_reorder(w_ih.T, back, 1), _reorder(w_hh.T, back, 1)]
-    if len(arrays) == 4:
+    if len(arrays) == 4 and layout.two_biases:
+        keras.append(np.stack([_reorder(arrays[2], back, 0), _reorder(arrays[3], back, 0)]))
+    elif len(arrays) == 4:
         keras.append(_reorder(arrays[2] + arrays[3], back, 0))
     return [np.ascontiguousarray(a) for a in keras]

@@ -12,6 +12,7 @@ import atexit
 import os
 import sys
 import time
+from collections import defaultdict
 
 import numpy as np
 
@@ -55,6 +56,26 @@ def _exit_without_finalize():
     _exit_armed.append(True)
 
 
+_abort_armed = []
+
+
+def _abort_on_uncaught_exception(comm):
+    """An exception that ends one rank's script ends every rank's (MPI_Abort after the traceback
+    is printed, as `python -m mpi4py` does), instead of leaving the others waiting out the timeout
+    in their next collective."""
+    if _abort_armed:
+        return
+    previous = sys.excepthook
+
+    def hook(kind, value, traceback):
+        previous(kind, value, traceback)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        comm.Abort(1)
+    sys.excepthook = hook
+    _abort_armed.append(True)
+
+
 def get(distribute):
     """The strategy for fit / evaluate / predict: None (one process), "mpi" (an MPIStrategy over
     MPI.COMM_WORLD) or an MPIStrategy, returned as given.
@@ -77,15 +98,21 @@ class MPIStrategy:
     Each global batch (the same on every rank: same data, seed and batch size) is split into
     `size` contiguous shards; rank r computes shard r's gradients of the shard's mean loss, and
     one fused allreduce per step sums them weighted by shard size, which gives the global batch
-    mean's gradient (the same weights as one process up to summation order). Sparse embedding
-    gradients are exchanged as rows (an allgather of ids and values) when that moves fewer
-    bytes than the dense table, else summed as a dense table with a row-touched column. Losses
-    and metrics are averaged the same way, so History is identical on every rank.
+    mean's gradient (the same weights as one process up to summation order). An embedding
+    table's sparse gradient is summed inside that allreduce as a dense table with a row-touched
+    column, or, when its rows moved fewer bytes than that table in the previous step (and on a
+    fit's first step), exchanged as rows by one allgather of ids and values after it. Losses and
+    metrics are averaged the same way, so History is identical on every rank.
 
     Args:
         comm: an mpi4py communicator (default MPI.COMM_WORLD).
         timeout: seconds any one collective may wait for the other ranks before raising
             CollectiveTimeoutError (default 300).
+
+    Attributes:
+        rank, size: this process's rank and the number of ranks. stats: per collective's name
+            ("gradient allreduce", "embedding row allgather", ...), [calls, bytes this rank sent,
+            seconds waited]; wait_seconds and collectives: those seconds and calls in all.
 
     Example:
         >>> # train.py, launched with: mpiexec -n 2 python train.py
@@ -101,7 +128,12 @@ class MPIStrategy:
             raise ValueError(f"argument 'timeout' must be a positive number of seconds, got {timeout!r}")
         self.timeout = float(timeout)
         self.rank, self.size = self.comm.Get_rank(), self.comm.Get_size()
+        if self.size > 1:
+            _abort_on_uncaught_exception(self.comm)
         self.wait_seconds, self.collectives = 0.0, 0  # time spent in (and number of) collectives
+        # per collective's name: [calls, bytes this rank sent, seconds waited] (tests, bench)
+        self.stats = defaultdict(lambda: [0, 0, 0.0])
+        self._summed_tables = {}  # gradient position -> whether its table is summed densely next step
 
     @property
     def is_chief(self) -> bool:
@@ -123,7 +155,7 @@ class MPIStrategy:
         return index[start:stop], (stop - start) / len(index)
 
     # collectives, each bounded by the timeout
-    def _wait(self, request, what):
+    def _wait(self, request, what, nbytes):
         start = time.perf_counter()
         try:
             while not request.Test():
@@ -140,17 +172,20 @@ class MPIStrategy:
             _exit_without_finalize()
             raise RuntimeError(f"fastrnn.distribute: the {what} failed on rank {self.rank} of {self.size}: "
                                f"{err}") from err
-        self.wait_seconds += time.perf_counter() - start
+        waited = time.perf_counter() - start
+        self.wait_seconds += waited
         self.collectives += 1
+        stat = self.stats[what]
+        stat[0], stat[1], stat[2] = stat[0] + 1, stat[1] + int(nbytes), stat[2] + waited
 
     def allreduce(self, buffer, what="allreduce", op=None) -> np.ndarray:
         """Sum (or `op`) a contiguous array over the ranks, in place; returns it."""
-        self._wait(self.comm.Iallreduce(self._MPI.IN_PLACE, buffer, op=op or self._MPI.SUM), what)
+        self._wait(self.comm.Iallreduce(self._MPI.IN_PLACE, buffer, op=op or self._MPI.SUM), what, buffer.nbytes)
         return buffer
 
     def broadcast(self, buffer, what="broadcast") -> np.ndarray:
         """Rank 0's contents of a contiguous array on every rank, in place; returns it."""
-        self._wait(self.comm.Ibcast(buffer, root=0), what)
+        self._wait(self.comm.Ibcast(buffer, root=0), what, buffer.nbytes)
         return buffer
 
     def allgather_bytes(self, payload, sizes, what="allgather") -> list:
@@ -158,16 +193,16 @@ class MPIStrategy:
         sizes = np.asarray(sizes, np.int64)
         offsets = np.concatenate([[0], np.cumsum(sizes)])
         out = np.empty(int(offsets[-1]), np.uint8)
-        request = self.comm.Iallgatherv(np.ascontiguousarray(payload, np.uint8),
-                                        [out, sizes.tolist(), offsets[:-1].tolist(), self._MPI.BYTE])
-        self._wait(request, what)
+        payload = np.ascontiguousarray(payload, np.uint8)
+        request = self.comm.Iallgatherv(payload, [out, sizes.tolist(), offsets[:-1].tolist(), self._MPI.BYTE])
+        self._wait(request, what, payload.nbytes)
         return [out[offsets[r]:offsets[r + 1]] for r in range(self.size)]
 
     def check_same(self, what, values):
         """Raise ValueError on every rank unless all ranks passed the same integers."""
         mine = np.asarray(values, np.int64)
         every = np.empty((self.size, mine.size), np.int64)
-        self._wait(self.comm.Iallgather(mine, every), "check of " + what)
+        self._wait(self.comm.Iallgather(mine, every), "check of " + what, mine.nbytes)
         if not (every == mine).all():
             raise ValueError(f"fastrnn.distribute: every rank must call with the same {what}; ranks passed "
                              + "; ".join(f"rank {r}: {row.tolist()}" for r, row in enumerate(every)))
@@ -203,18 +238,21 @@ class MPIStrategy:
         parts = self.allgather_bytes(local.view(np.uint8).ravel(), sizes, "prediction gather")
         return np.concatenate([p.view(local.dtype).reshape((-1,) + local.shape[1:]) for p in parts])
 
-    def reduce(self, weights, grads, values, weight) -> tuple:
+    def reduce(self, weights, grads, values, weight, states=None) -> tuple:
         """The global batch's gradients and [loss, *metrics] from this rank's shard's.
 
         Args:
             weights: the trained weights (arrays). grads: their gradients on this rank's shard
                 (arrays, or IndexedRows for tables). values: the shard's mean loss and metrics.
             weight: the shard's share of the global batch (from shard()).
+            states: None, or a float64 vector summed over the ranks as it is, in place, in the
+                same allreduce: the metrics' states (confusion counts) on this rank's shard.
 
         Returns:
             (grads, values) summed over ranks with the weights, identical on every rank (values
-            are summed in the gradients' widest dtype, in the same allreduce).
+            and states are summed in the gradients' widest dtype, in the same allreduce).
         """
+        states = np.zeros(0) if states is None else states
         if self.size == 1:
             return grads, [float(v) for v in values]
         grads = list(grads)
@@ -225,37 +263,46 @@ class MPIStrategy:
         if weight == 0:  # a rank without rows of this batch sends no table rows
             for i in sparse:
                 grads[i] = IndexedRows(grads[i].indices[:0], grads[i].values[:0])
-        # phase 1, one allreduce: dense gradients, values, and how many table rows each rank has
-        sizes = [grads[i].size for i in dense] + [len(values), len(sparse) * self.size]
+        # the ranks all hold the same _summed_tables (decided from the last step's summed counts)
+        summed = [i for i in sparse if self._summed_tables.get(i, False)]
+        gathered = [i for i in sparse if i not in summed]
+        # the one allreduce: dense gradients, summed tables, metric states, values, how many rows each rank
+        # has per table
+        shapes = ([np.shape(grads[i]) for i in dense] + [self._table_shape(weights[i]) for i in summed]
+                  + [(states.size,), (len(values),), (len(sparse), self.size)])
+        sizes = [int(np.prod(shape, dtype=np.int64)) for shape in shapes]
         buffer = np.zeros(sum(sizes), wide)
-        offsets = np.concatenate([[0], np.cumsum(sizes)])
-        for k, i in enumerate(dense):
-            np.multiply(np.ravel(grads[i]), weight, out=buffer[offsets[k]:offsets[k + 1]], casting="unsafe")
-        buffer[offsets[-3]:offsets[-2]] = np.asarray(values, np.float64) * weight
-        counts = buffer[offsets[-2]:].reshape(len(sparse), self.size)
-        counts[:, self.rank] = [len(grads[i].indices) for i in sparse]
+        offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        parts = [buffer[offsets[k]:offsets[k + 1]].reshape(shape) for k, shape in enumerate(shapes)]
+        for part, i in zip(parts, dense):
+            np.multiply(grads[i], weight, out=part, casting="unsafe")
+        for part, i in zip(parts[len(dense):], summed):
+            rows = grads[i].indices
+            part[rows, :-1] = grads[i].values.reshape(len(rows), part.shape[1] - 1) * weight
+            part[rows, -1] = 1
+        parts[-3][:] = states  # counts, not means: unweighted
+        parts[-2][:] = np.asarray(values, np.float64) * weight
+        parts[-1][:, self.rank] = [len(grads[i].indices) for i in sparse]
         self.allreduce(buffer, "gradient allreduce")
+        states[:] = parts[-3]
         out = list(grads)
-        for k, i in enumerate(dense):
-            out[i] = buffer[offsets[k]:offsets[k + 1]].reshape(grads[i].shape).astype(grads[i].dtype, copy=False)
-        values = buffer[offsets[-3]:offsets[-2]].astype(np.float64).tolist()
-        if sparse:
-            self._reduce_tables(weights, grads, out, sparse, counts.astype(np.int64), weight, wide)
-        return out, values
-
-    def _reduce_tables(self, weights, grads, out, sparse, counts, weight, wide):
-        """Phase 2 for tables: rows by allgather where they take fewer bytes than the table, else
-        the table summed densely with a column marking the rows some rank touched (so the result
-        names exactly the rows of the global batch, as the lazy optimizers expect)."""
-        gather, dense = [], []
+        for part, i in zip(parts, dense):
+            out[i] = part.astype(grads[i].dtype, copy=False)
+        for part, i in zip(parts[len(dense):], summed):
+            touched = np.flatnonzero(part[:, -1])  # exactly the global batch's rows, as the lazy optimizers expect
+            out[i] = IndexedRows(touched, part[touched, :-1].astype(grads[i].values.dtype)
+                                 .reshape((-1,) + weights[i].shape[1:]))
+        values = parts[-2].astype(np.float64).tolist()
+        counts = parts[-1].astype(np.int64)
+        if gathered:
+            self._gather_tables(weights, grads, out, gathered, counts[[sparse.index(i) for i in gathered]], weight)
+        # next step, each table goes the way that moved fewer bytes in this one (the counts are
+        # summed, so every rank decides alike)
         for k, i in enumerate(sparse):
-            width, itemsize = self._width(weights[i]), grads[i].values.dtype.itemsize
-            moved = int(counts[k].sum()) * (8 + width * itemsize)
-            (gather if moved < weights[i].shape[0] * (width + 1) * wide.itemsize else dense).append(k)
-        if gather:
-            self._gather_tables(weights, grads, out, [sparse[k] for k in gather], counts[gather], weight)
-        if dense:
-            self._sum_tables(weights, grads, out, [sparse[k] for k in dense], weight, wide)
+            as_rows = int(counts[k].sum()) * (8 + self._width(weights[i]) * grads[i].values.dtype.itemsize)
+            as_table = int(np.prod(self._table_shape(weights[i]))) * wide.itemsize
+            self._summed_tables[i] = as_rows >= as_table
+        return out, values
 
     def _gather_tables(self, weights, grads, out, which, counts, weight):
         """Every rank's (ids, rows) of the tables `which`, in one allgather; rows of the same id summed."""
@@ -277,20 +324,10 @@ class MPIStrategy:
         for k, i in enumerate(which):
             out[i] = IndexedRows(*sum_rows_by_id(np.concatenate(ids[k]), np.concatenate(rows[k]), weights[i].shape[0]))
 
-    def _sum_tables(self, weights, grads, out, which, weight, wide):
-        """The tables `which` summed densely in one allreduce, each with a touched-row column."""
-        tables = [np.zeros((weights[i].shape[0], self._width(weights[i]) + 1), wide) for i in which]
-        for table, i in zip(tables, which):
-            table[grads[i].indices, :-1] = grads[i].values.reshape(len(grads[i].indices), -1) * weight
-            table[grads[i].indices, -1] = 1
-        buffer = self.allreduce(np.concatenate([t.ravel() for t in tables]), "embedding table allreduce")
-        offset = 0
-        for table, i in zip(tables, which):
-            summed = buffer[offset:offset + table.size].reshape(table.shape)
-            offset += table.size
-            touched = np.flatnonzero(summed[:, -1])
-            values = summed[touched, :-1].astype(grads[i].values.dtype).reshape((-1,) + weights[i].shape[1:])
-            out[i] = IndexedRows(touched, values)
+    @classmethod
+    def _table_shape(cls, weight) -> tuple:
+        """A table summed densely: its rows, each with a last column counting the ranks that touched it."""
+        return weight.shape[0], cls._width(weight) + 1
 
     @staticmethod
     def _width(weight) -> int:

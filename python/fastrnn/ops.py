@@ -1,6 +1,7 @@
 """fastrnn's functional API: every kernel, NumPy arrays in and out. The recurrent cells' forward and
 backward (SimpleRNN, LSTM), and the kernels the layers and optimizers run on (matmul, activate,
-gather_rows and sum_rows_by_id for embeddings, the Adam, RMSprop and momentum updates).
+conv1d_forward and conv1d_backward for Conv1D, gather_rows and sum_rows_by_id for embeddings, the
+Adam, RMSprop and momentum updates).
 
 Weights use the Keras layout: kernel (D, G*H), recurrent_kernel (H, G*H), bias (G*H,), with
 G = 1 (SimpleRNN) or 4 (LSTM, gates i, f, c, o). x is (B, T, D), or (T, B, D) with
@@ -17,9 +18,11 @@ from __future__ import annotations
 import numpy as np
 
 from .backend import KERNELS, implementation
-from .validation import ACTIVATIONS, GRUGrads, LSTMGrads, RNNCall, SimpleRNNGrads, check_choice
+from .validation import (ACTIVATIONS, PADDINGS, Conv1DCall, Conv1DGrads, GRUGrads, LSTMGrads, RNNCall,
+                         SimpleRNNGrads, check_choice)
 
-__all__ = list(KERNELS) + ["KERNELS", "ACTIVATIONS", "SimpleRNNGrads", "LSTMGrads", "GRUGrads", "RNNCall"]
+__all__ = list(KERNELS) + ["KERNELS", "ACTIVATIONS", "PADDINGS", "SimpleRNNGrads", "LSTMGrads", "GRUGrads",
+                          "RNNCall", "Conv1DGrads", "Conv1DCall"]
 
 
 def _check_flag(name, value):
@@ -204,6 +207,51 @@ def matmul(a, b, transpose_a=False, transpose_b=False, *, backend=None):
         raise ValueError(f"arguments 'a' {a.shape} and 'b' {b.shape} do not multiply (transpose_a={transpose_a}, "
                          f"transpose_b={transpose_b})")
     return implementation(backend).matmul(a, b, transpose_a, transpose_b)
+
+
+def conv1d_forward(x, kernel, bias=None, *, strides=1, padding="valid", dilation_rate=1, training=True,
+                   backend=None):
+    """A 1-D convolution over time (Keras' Conv1D without its activation), channels last:
+    y[b, t, f] = bias[f] + sum over k, c of xp[b, t * strides + k * dilation_rate, c] kernel[k, c, f],
+    xp being x with the padding's zeros on its time axis.
+
+    Args:
+        x: (B, T, C) inputs.
+        kernel: (K, C, F), Keras' layout (kernel_size, input channels, filters).
+        bias: (F,), or None for no bias.
+        strides, dilation_rate: positive ints.
+        padding: "valid" (no padding; T must reach the dilated window, (K - 1) * dilation_rate + 1),
+            "same" (ceil(T / strides) outputs, zeros split as TensorFlow does: the odd one on the right)
+            or "causal" ((K - 1) * dilation_rate zeros on the left: output t sees no input after t).
+        training: keep the cache conv1d_backward needs (False: cache is None).
+        backend: "cpu", "numpy" or "cuda" for this call.
+
+    Returns:
+        y (B, T_out, F) and the cache for conv1d_backward.
+
+    Example:
+        >>> y, cache = ops.conv1d_forward(np.ones((2, 10, 3)), np.ones((7, 3, 4)), padding="same")
+        >>> y.shape, ops.conv1d_backward(cache, np.ones_like(y)).kernel.shape
+        ((2, 10, 4), (7, 3, 4))
+    """
+    return implementation(backend).conv1d_forward(x, kernel, bias, strides=strides, padding=padding,
+                                                  dilation_rate=dilation_rate, training=training)
+
+
+def conv1d_backward(cache, dy, *, input_gradient=True, backend=None) -> Conv1DGrads:
+    """Backpropagate through a conv1d_forward call.
+
+    Args:
+        cache: the second result of conv1d_forward(training=True).
+        dy: gradient on y, (B, T_out, F).
+        input_gradient: False skips the gradient on x (grads.x is None), as for a first layer.
+
+    Returns:
+        Conv1DGrads with fields x (B, T, C), kernel (K, C, F), bias (F,) (None when the forward
+        call had no bias).
+    """
+    _check_flag("input_gradient", input_gradient)
+    return implementation(_backend_of(cache, backend)).conv1d_backward(cache, dy, input_gradient=input_gradient)
 
 
 def gather_rows(table, ids, *, backend=None):

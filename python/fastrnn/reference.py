@@ -12,6 +12,7 @@ Never imports the C++ core.
     [x_z|x_r|x_h] = x_t @ kernel + b; [r_z|r_r|r_h] = h_{t-1} @ recurrent_kernel + b_r   (GRU)
     z, r = ra(x_z + r_z), ra(x_r + r_r); hh = act(x_h + r r_h); h_t = z h_{t-1} + (1 - z) hh
     (reset_after=False: hh = act(x_h + (r h_{t-1}) @ recurrent_kernel_h + b_h), no b_r)
+    y[:, t] = bias + sum_k x_padded[:, t * strides + k * dilation_rate] @ kernel[k]           (Conv1D)
 """
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ import functools
 
 import numpy as np
 
-from .validation import GATES, GRUGrads, LSTMGrads, RNNCall, SimpleRNNGrads, prepare_backward, prepare_forward
+from .validation import (GATES, Conv1DCall, Conv1DGrads, GRUGrads, LSTMGrads, RNNCall, SimpleRNNGrads,
+                         prepare_backward, prepare_conv1d_backward, prepare_conv1d_forward, prepare_forward)
 
 
 # --- element-wise -----------------------------------------------------------------------------
@@ -321,6 +323,48 @@ def gru_backward(cache, d_outputs=None, d_h=None, *, input_gradient=True) -> GRU
 def matmul(a, b, transpose_a=False, transpose_b=False):
     """op(a) @ op(b) for 2-D arrays, op transposing where asked (twin of fastrnn.ops.matmul)."""
     return (a.T if transpose_a else a) @ (b.T if transpose_b else b)
+
+
+def _conv1d_taps(call: Conv1DCall):
+    """x with the call's zero padding, and per kernel tap k the padded steps its outputs read."""
+    B, T, C = call.x.shape
+    padded = np.zeros((B, call.padded_steps, C), call.x.dtype)
+    padded[:, call.pad_left:call.pad_left + T] = call.x
+    t = np.arange(call.steps) * call.strides
+    return padded, [t + k * call.dilation_rate for k in range(call.kernel.shape[0])]
+
+
+def conv1d_forward(x, kernel, bias=None, *, strides=1, padding="valid", dilation_rate=1, training=True):
+    """y = sum over taps k of x_padded[:, taps[k]] @ kernel[k], + bias (twin of ops.conv1d_forward)."""
+    call = prepare_conv1d_forward(x, kernel, bias, strides=strides, padding=padding, dilation_rate=dilation_rate)
+    padded, taps = _conv1d_taps(call)
+    y = np.zeros((call.x.shape[0], call.steps, call.kernel.shape[2]), call.x.dtype)
+    for k, steps in enumerate(taps):
+        y += padded[:, steps] @ call.kernel[k]
+    if call.bias is not None:
+        y += call.bias
+    if not training:
+        return y, None
+    call.backend = "numpy"
+    return y, call
+
+
+def conv1d_backward(cache, dy, *, input_gradient=True) -> Conv1DGrads:
+    """Per tap k: dkernel[k] = x_padded[:, taps[k]]^T dy, and dy @ kernel[k]^T added back onto
+    those steps of dx_padded (twin of ops.conv1d_backward)."""
+    dy = prepare_conv1d_backward(cache, dy)
+    call = cache
+    padded, taps = _conv1d_taps(call)
+    F = call.kernel.shape[2]
+    dkernel = np.stack([padded[:, steps].reshape(-1, padded.shape[2]).T @ dy.reshape(-1, F) for steps in taps])
+    dbias = dy.sum(axis=(0, 1)) if call.bias is not None else None
+    dx = None
+    if input_gradient:
+        dpadded = np.zeros_like(padded)
+        for k, steps in enumerate(taps):
+            dpadded[:, steps] += dy @ call.kernel[k].T  # steps are distinct within one tap
+        dx = np.ascontiguousarray(dpadded[:, call.pad_left:call.pad_left + call.x.shape[1]])
+    return Conv1DGrads(dx, dkernel, dbias)
 
 
 def gather_rows(table, ids):

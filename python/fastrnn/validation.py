@@ -272,3 +272,109 @@ def prepare_backward(cache, d_outputs, states: dict, kind: ArrayKind = HOST) -> 
         _check_shape(name, kind.shape(value), expected, meaning)
         checked[name] = kind.convert(value, dtype)
     return checked["d_outputs"], {name: checked[name] for name in states}
+
+
+# --- conv1d -------------------------------------------------------------------------------------
+
+PADDINGS = ("valid", "same", "causal")
+
+
+class Conv1DGrads(NamedTuple):
+    """Gradients of a conv1d call: x (None with input_gradient=False), kernel, bias (None when
+    the call had no bias)."""
+
+    x: Optional[np.ndarray]
+    kernel: np.ndarray
+    bias: Optional[np.ndarray]
+
+
+@dataclass
+class Conv1DCall:
+    """One conv1d_forward call's normalised arguments; also the cache conv1d_backward reads.
+
+    x (B, T, C), kernel (K, C, F), bias (F,) or None, all of one float dtype. The time axis of x
+    gets pad_left and pad_right zeros; output step t reads padded steps t * strides + k *
+    dilation_rate for k < K, and there are `steps` of them.
+    """
+
+    x: np.ndarray
+    kernel: np.ndarray
+    bias: Optional[np.ndarray]
+    strides: int
+    dilation_rate: int
+    padding: str
+    pad_left: int
+    pad_right: int
+    steps: int
+    backend: str = ""
+
+    @property
+    def padded_steps(self) -> int:
+        return self.pad_left + self.x.shape[1] + self.pad_right
+
+
+def _positive_int(name: str, value) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"argument '{name}' must be a positive int, got {value!r}")
+    return int(value)
+
+
+def conv1d_geometry(steps, kernel_size: int, strides: int, padding: str, dilation_rate: int) -> tuple:
+    """(pad_left, pad_right, output steps) of a 1-D convolution or pooling window over `steps`
+    input steps, as Keras (TensorFlow's 'same': the odd padding step goes on the right). steps
+    None (unknown length) gives (None, None, None); a 'valid' window longer than the input is a
+    ValueError naming 'x'."""
+    check_choice("padding", padding, PADDINGS)
+    if steps is None:
+        return None, None, None
+    span = dilation_rate * (kernel_size - 1) + 1  # the dilated window
+    if padding == "valid":
+        if steps < span:
+            raise ValueError(f"argument 'x' has {steps} steps, fewer than the {span} of one window (size "
+                             f"{kernel_size}, dilation_rate {dilation_rate}) that padding 'valid' needs")
+        return 0, 0, (steps - span) // strides + 1
+    out = -(-steps // strides)
+    if padding == "causal":
+        return span - 1, 0, out
+    total = max((out - 1) * strides + span - steps, 0)
+    return total // 2, total - total // 2, out
+
+
+def prepare_conv1d_forward(x, kernel, bias, *, strides, padding, dilation_rate, kind: ArrayKind = HOST) -> Conv1DCall:
+    """Check a conv1d_forward call's arguments and return them normalised as a Conv1DCall."""
+    present = {name: value for name, value in {"x": x, "kernel": kernel, "bias": bias}.items() if value is not None}
+    for name, value in present.items():
+        if not kind.accepts(value):
+            raise TypeError(f"argument '{name}' must be the same kind of array as 'x', on the same device "
+                            f"({type(value).__name__} given)")
+        _check_numeric(name, kind.dtype(value))
+    shapes = {name: tuple(kind.shape(value)) for name, value in present.items()}
+    if len(shapes["x"]) != 3:
+        raise ValueError(f"argument 'x' must be 3-D (batch, steps, channels), got shape {shapes['x']}")
+    C = shapes["x"][2]
+    k = shapes["kernel"]
+    if len(k) != 3 or k[1] != C or k[0] < 1 or k[2] < 1:
+        raise ValueError(f"argument 'kernel' must have shape (kernel_size >= 1, input channels, filters >= 1) = "
+                         f"(K, {C}, F), got {k}")
+    if "bias" in shapes:
+        _check_shape("bias", shapes["bias"], (k[2],), "(filters,)")
+    strides, dilation_rate = _positive_int("strides", strides), _positive_int("dilation_rate", dilation_rate)
+    pad_left, pad_right, steps = conv1d_geometry(shapes["x"][1], k[0], strides, padding, dilation_rate)
+    dtype = compute_dtype([kind.dtype(v) for v in present.values()])
+    return Conv1DCall(x=kind.convert(x, dtype), kernel=kind.convert(kernel, dtype),
+                      bias=kind.convert(bias, dtype) if bias is not None else None, strides=strides,
+                      dilation_rate=dilation_rate, padding=padding, pad_left=pad_left, pad_right=pad_right,
+                      steps=steps)
+
+
+def prepare_conv1d_backward(cache, dy, kind: ArrayKind = HOST):
+    """Check conv1d_backward's incoming gradient against the cache; return it converted."""
+    if not isinstance(cache, Conv1DCall):
+        raise TypeError("argument 'cache' must be the cache returned by conv1d_forward(training=True)")
+    if dy is None or not kind.accepts(dy):
+        raise TypeError(f"argument 'dy' must be an array of the outputs' shape, like the cache's "
+                        f"({type(dy).__name__} given)")
+    _check_numeric("dy", kind.dtype(dy))
+    expected = (cache.x.shape[0], cache.steps, cache.kernel.shape[2])
+    _check_shape("dy", kind.shape(dy), expected, "outputs' shape (batch, output steps, filters)")
+    return kind.convert(dy, kind.dtype(cache.x))

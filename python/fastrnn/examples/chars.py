@@ -1,6 +1,7 @@
 """Character-level language model (Keras' classic lstm_text_generation): an LSTM reads windows of
 `maxlen` characters and predicts the next one; after each epoch it writes text from a seed at
-several temperatures. The corpus is a text file you give, or the docstrings of Python's standard
+several temperatures, with a stateful copy of the model that reads the seed once and then one
+character per step. The corpus is a text file you give, or the docstrings of Python's standard
 library (real English present on every machine).
 
     python -m fastrnn.examples.chars                                   # small defaults
@@ -29,16 +30,50 @@ def load_corpus(path=None, size=40_000):
     return corpus.load_text(size or None)
 
 
-def generate(model, vocabulary, seed_text, length, temperature, rng):
-    """`length` characters continuing `seed_text`, drawn at `temperature`."""
-    window, out = seed_text, []
+def stateful_twin(model):
+    """The trained window model as a step-by-step reader: the same layers and weights, with the
+    recurrent layer stateful and the batch fixed at one sequence, so each predict() continues
+    from the state the previous call left (reset_states() starts over).
+
+    Example:
+        >>> step_model = stateful_twin(model)   # after model.fit(...)
+        >>> generate(step_model, vocabulary, seed_text, 100, 0.5, rng)
+    """
+    layers = []
+    for layer in model.layers:
+        config = {key: value for key, value in layer.get_config().items() if key != "name"}
+        if "stateful" in config:
+            config["stateful"] = True
+        if not layers:  # any length: the seed once, then one character per call
+            config["batch_input_shape"] = (1, None) + tuple(model.input_shape[2:])
+        layers.append(type(layer).from_config(config))
+    twin = Sequential(layers)
+    twin.set_weights(model.get_weights())
+    return twin
+
+
+def continue_text(step_model, vocabulary, seed_text, length, temperature, rng):
+    """Yield (next-character probabilities, drawn character) `length` times, continuing `seed_text`.
+
+    The stateful model (stateful_twin) reads the seed once, then only each drawn character, so a
+    character costs one step instead of a whole window; its probabilities are those of the window
+    model reading the seed and every character drawn so far at once. (Keras' example slid a
+    window of the last `maxlen` characters instead: the first character is drawn from the same
+    probabilities, and past it the state also remembers what slid out of that window.)
+    """
     eye = np.eye(len(vocabulary), dtype=np.float32)
+    step_model.reset_states()
+    inputs = eye[vocabulary.encode(seed_text)]
     for _ in range(length):
-        preds = model.predict(eye[vocabulary.encode(window)][None], verbose=0)[0]
+        preds = step_model.predict(inputs[None], verbose=0)[0]
         char = vocabulary.indices_char[char_data.sample(preds, temperature, rng)]
-        out.append(char)
-        window = window[1:] + char
-    return "".join(out)
+        yield preds, char
+        inputs = eye[vocabulary.encode(char)]
+
+
+def generate(step_model, vocabulary, seed_text, length, temperature, rng):
+    """`length` characters continuing `seed_text`, drawn at `temperature` (step_model: stateful_twin's)."""
+    return "".join(char for _, char in continue_text(step_model, vocabulary, seed_text, length, temperature, rng))
 
 
 def run(text_path=None, size=40_000, maxlen=40, step=3, units=128, epochs=2, batch_size=128, learning_rate=0.01,
@@ -61,8 +96,9 @@ def run(text_path=None, size=40_000, maxlen=40, step=3, units=128, epochs=2, bat
         begin = int(rng.integers(0, len(text) - maxlen))
         seed_text = text[begin:begin + maxlen]
         out(f'  seed: "{seed_text}"')
+        step_model = stateful_twin(model)
         for temperature in temperatures:
-            sample = generate(model, vocabulary, seed_text, generate_chars, temperature, rng)
+            sample = generate(step_model, vocabulary, seed_text, generate_chars, temperature, rng)
             out(f"  temperature {temperature}: {sample!r}")
     return history
 

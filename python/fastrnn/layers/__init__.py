@@ -6,17 +6,28 @@ Masking, Bidirectional. Each layer does forward and backward itself; models chai
 from __future__ import annotations
 
 from .base import IndexedRows, Layer
-from .core import Dropout, Flatten, Masking
+from .conv import Conv1D
+from .core import Activation, Dropout, Flatten, Masking, RepeatVector
 from .dense import Dense
 from .embedding import Embedding
+from .input_layer import Input, InputLayer, KerasTensor
+from .merge import Add, Concatenate, add, concatenate
+from .pooling import AveragePooling1D, GlobalAveragePooling1D, GlobalMaxPooling1D, MaxPooling1D
 from .recurrent import GRU, LSTM, SimpleRNN
-from .wrappers import Bidirectional
+from .wrappers import Bidirectional, TimeDistributed
 
 __all__ = ["Layer", "IndexedRows", "Embedding", "SimpleRNN", "LSTM", "GRU", "Dense", "Flatten", "Dropout", "Masking",
            "Bidirectional", "serialize", "deserialize"]
+__all__ += ["Conv1D", "MaxPooling1D", "AveragePooling1D", "GlobalMaxPooling1D", "GlobalAveragePooling1D",
+            "TimeDistributed", "Activation", "RepeatVector"]
 
 _CLASSES = {cls.__name__: cls for cls in (Embedding, SimpleRNN, LSTM, GRU, Dense, Flatten, Dropout, Masking,
                                           Bidirectional)}
+_CLASSES.update({cls.__name__: cls for cls in (Conv1D, MaxPooling1D, AveragePooling1D, GlobalMaxPooling1D,
+                                               GlobalAveragePooling1D, TimeDistributed, Activation, RepeatVector)})
+
+__all__ += ["Input", "InputLayer", "KerasTensor", "Concatenate", "Add", "concatenate", "add"]
+_CLASSES.update({cls.__name__: cls for cls in (InputLayer, Concatenate, Add)})
 
 
 def serialize(layer) -> dict:

@@ -29,7 +29,7 @@ def unique_name(base: str) -> str:
 def snake_case(name: str) -> str:
     """'SimpleRNN' -> 'simple_rnn', 'LSTM' -> 'lstm', as Keras derives default layer names."""
     name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower()
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
 @contextlib.contextmanager
@@ -163,10 +163,15 @@ class Layer:
         """Create the weights for inputs of `input_shape` (batch axis first, may be None)."""
         self.built = True
 
-    def __call__(self, x, training=False, mask=None):
+    def __call__(self, x, training=False, mask=None, **kwargs):
+        """Run the layer on arrays; on KerasTensors (fastrnn.Input), record the call for a
+        functional Model instead. kwargs: e.g. initial_state=[h, c] for recurrent layers."""
+        from .input_layer import is_symbolic, symbolic_call  # imported here: input_layer imports this module
+        if is_symbolic(x, kwargs):
+            return symbolic_call(self, x, mask, kwargs)
         if not self.built:
             self.build(tuple(np.shape(x)))
-        return self.forward(x, training=training, mask=mask)
+        return self.forward(x, training=training, mask=mask, **kwargs)
 
     def forward(self, x, training=False, mask=None):
         raise NotImplementedError

@@ -1,4 +1,5 @@
-"""Shape and regularisation layers without weights: Flatten, Dropout, Masking.
+"""Shape, regularisation and element-wise layers without weights: Flatten, Dropout, Masking,
+Activation, RepeatVector.
 
 Masking makes the mask (steps whose features all equal mask_value) that recurrent layers
 consume; Dropout is the inverted kind (scaled at training time, identity at inference).
@@ -8,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import utils
+from . import activations
 from .base import Layer
 
 
@@ -100,3 +102,72 @@ class Masking(Layer):
 
     def get_config(self):
         return {**super().get_config(), "mask_value": self.mask_value}
+
+
+class Activation(Layer):
+    """Applies an activation element-wise (softmax: over the last axis); passes masks on, as Keras.
+
+    Args:
+        activation: "linear" (also None), "relu", "sigmoid", "softmax" or "tanh".
+        **kwargs: name, trainable, dtype, input_shape (see Layer).
+
+    Example:
+        >>> Activation("relu")(np.array([[-3.0, 2.0]]))
+        array([[0., 2.]], dtype=float32)
+    """
+
+    supports_masking = True
+
+    def __init__(self, activation, **kwargs):
+        super().__init__(**kwargs)
+        self.activation = activations.get(activation)
+        self._y = None
+
+    def forward(self, x, training=False, mask=None):
+        y = activations.forward(np.asarray(x, self.dtype), self.activation)
+        self._y = y if training else None
+        return y
+
+    def backward(self, dy, input_gradient=True):
+        self.grads = {}
+        return activations.backward(dy, self._y, self.activation) if input_gradient else None
+
+    def get_config(self):
+        return {**super().get_config(), "activation": self.activation}
+
+
+class RepeatVector(Layer):
+    """Repeats each (batch, features) row n times: (batch, n, features). Drops any mask, as Keras.
+
+    Args:
+        n: how many times (a positive int).
+        **kwargs: name, trainable, dtype, input_shape (see Layer).
+
+    Example:
+        >>> RepeatVector(3)(np.zeros((2, 32))).shape
+        (2, 3, 32)
+    """
+
+    def __init__(self, n, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)):
+            raise TypeError(f"RepeatVector: argument 'n' must be an int, got {n!r}")
+        if n < 1:
+            raise ValueError(f"RepeatVector: argument 'n' must be a positive int, got {n!r}")
+        self.n = int(n)
+
+    def forward(self, x, training=False, mask=None):
+        x = np.asarray(x, self.dtype)
+        if x.ndim != 2:
+            raise ValueError(f"layer {self.name!r} expects 2-D inputs (batch, features), got shape {x.shape}")
+        return np.repeat(x[:, None, :], self.n, axis=1)
+
+    def backward(self, dy, input_gradient=True):
+        self.grads = {}
+        return dy.sum(axis=1) if input_gradient else None
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.n, input_shape[1])
+
+    def get_config(self):
+        return {**super().get_config(), "n": self.n}

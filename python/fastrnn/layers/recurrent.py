@@ -183,7 +183,8 @@ class _Recurrent(Layer):
             sums = weights if sums is None else [a if b is None else a + b for a, b in zip(sums, weights)]
             before = [grads.h0] + ([grads.c0] if self._state_count == 2 else [])
             d_states = [np.where(rows, b, d) for b, d in zip(before, d_states)]
-        return SimpleNamespace(x=np.stack(dx, axis=1), kernel=sums[0], recurrent_kernel=sums[1], bias=sums[2])
+        return SimpleNamespace(x=np.stack(dx, axis=1), kernel=sums[0], recurrent_kernel=sums[1], bias=sums[2],
+                               h0=d_states[0], c0=d_states[-1])  # d_states: now on the initial states
 
     def _initial_states(self, batch, initial_state):
         if initial_state is not None:
@@ -216,6 +217,8 @@ class _Recurrent(Layer):
             grads = self._backward_steps(cache, d_seq, d_states)
         else:
             grads = self._run_backward(cache, d_seq, d_states, input_gradient)
+        # the gradient on the initial states, for a functional model that fed them (initial_state=)
+        self.state_grads = [grads.h0] + ([grads.c0] if self._state_count == 2 else [])
         self.grads = {}
         if self.trainable:
             self.grads = {"kernel": grads.kernel, "recurrent_kernel": grads.recurrent_kernel}

@@ -1,7 +1,7 @@
 """Bidirectional: runs a recurrent layer forwards and a go_backwards copy of it, then merges the
-two outputs (concat, sum, mul or ave), as Keras' wrapper does.
-
-Not a general wrapper: it takes a SimpleRNN, LSTM or GRU; return_state is not supported.
+two outputs (concat, sum, mul or ave), as Keras' wrapper does; it takes a SimpleRNN, LSTM or GRU,
+without return_state. TimeDistributed applies any layer to every step, as one call on the
+(batch * steps, ...) rows.
 """
 from __future__ import annotations
 
@@ -111,3 +111,82 @@ def _layer_from_config(spec):
     if spec.get("class_name") not in classes:
         raise ValueError(f"Bidirectional cannot wrap a {spec.get('class_name')!r} layer")
     return classes[spec["class_name"]].from_config(spec["config"])
+
+
+class TimeDistributed(Layer):
+    """Applies a layer to every step of (batch, steps, ...) inputs: the layer sees the (batch *
+    steps, ...) rows at once, so each step shares its weights (Keras' TimeDistributed).
+
+    Args:
+        layer: the layer to apply (Dense, Conv1D, Activation, Dropout, an RNN over inner steps...).
+            Its weights are this layer's weights, under the same names.
+        **kwargs: name, trainable, dtype, input_shape (see Layer).
+
+    Masks pass through unchanged, as in Keras 3; the wrapped layer sees no mask (Keras 3 hands it
+    a per-step (batch,) slice, which none of fastrnn's layers consumes).
+
+    Example:
+        >>> TimeDistributed(Dense(8))(np.zeros((2, 5, 3))).shape
+        (2, 5, 8)
+    """
+
+    supports_masking = True
+
+    def __init__(self, layer, **kwargs):
+        if isinstance(layer, dict):  # from_config
+            from . import deserialize
+            layer = deserialize(layer)
+        if not isinstance(layer, Layer):
+            raise ValueError(f"TimeDistributed: argument 'layer' must be a fastrnn layer, got {layer!r}")
+        self.layer = layer  # before Layer.__init__, which sets trainable (the wrapped layer's)
+        kwargs.setdefault("dtype", layer.dtype)
+        kwargs.setdefault("trainable", layer.trainable)
+        super().__init__(**kwargs)
+        self._steps_shape = None
+
+    @property
+    def trainable(self):
+        return self.layer.trainable
+
+    @trainable.setter
+    def trainable(self, value):
+        self.layer.trainable = bool(value)
+
+    def _row_shape(self, input_shape):
+        if len(input_shape) < 3:
+            raise ValueError(f"layer {self.name!r} expects inputs (batch, steps, ...) of 3 or more dimensions, "
+                             f"got shape {tuple(input_shape)}")
+        return (None,) + tuple(input_shape[2:])
+
+    def build(self, input_shape):
+        if not self.layer.built:
+            self.layer.build(self._row_shape(input_shape))
+        self._params = self.layer._params  # the same arrays: set_weights and the optimizers reach the layer's
+        self.built = True
+
+    def forward(self, x, training=False, mask=None):
+        x = np.asarray(x)
+        self._row_shape(x.shape)
+        if not self.built:
+            self.build(x.shape)
+        B, T = x.shape[:2]
+        if mask is not None and np.shape(mask)[:2] != (B, T):
+            raise ValueError(f"layer {self.name!r}: argument 'mask' must have shape (batch, steps) = {(B, T)}, "
+                             f"got {np.shape(mask)}")
+        y = self.layer.forward(x.reshape((B * T,) + x.shape[2:]), training=training, mask=None)
+        self._steps_shape = (B, T)
+        return y.reshape((B, T) + y.shape[1:])
+
+    def backward(self, dy, input_gradient=True):
+        B, T = self._steps_shape
+        dx = self.layer.backward(np.ascontiguousarray(dy).reshape((B * T,) + dy.shape[2:]), input_gradient)
+        self.grads = dict(self.layer.grads) if self.trainable else {}
+        return None if dx is None else dx.reshape((B, T) + dx.shape[1:])
+
+    def compute_output_shape(self, input_shape):
+        inner = self.layer.compute_output_shape(self._row_shape(input_shape))
+        return (input_shape[0], input_shape[1]) + tuple(inner[1:])
+
+    def get_config(self):
+        from . import serialize
+        return {**super().get_config(), "layer": serialize(self.layer)}

@@ -3,7 +3,8 @@ class, Mean, and MeanMetricWrapper, which turns a per-sample function into the w
 training loop reports over an epoch (sample_weight and masks of per-step outputs honoured).
 
 A metric's state is `variables`, NumPy arrays that are sums: states of several shards (MPI ranks)
-merge by adding them. No confusion-matrix metrics here (confusion.py).
+merge by adding them (state_arrays / set_state_arrays, as fit's allreduce does). No
+confusion-matrix metrics here (confusion.py).
 """
 from __future__ import annotations
 
@@ -65,6 +66,32 @@ class Metric:
     def reset_state(self) -> None:
         for v in self.variables:
             v[...] = 0
+
+    def state_arrays(self) -> list:
+        """Copies of the state (float64 arrays, sums): states of shards of the data (MPI ranks)
+        merge by adding these, then set_state_arrays.
+
+        Example:
+            >>> a.set_state_arrays([x + y for x, y in zip(a.state_arrays(), b.state_arrays())])  # a: both shards
+        """
+        return [np.array(v, dtype=np.float64) for v in self.variables]
+
+    def set_state_arrays(self, arrays) -> None:
+        """Replace the state by `arrays`, one per variable with its shape (as state_arrays gives them).
+
+        Raises:
+            ValueError: the count or a shape differs, naming the argument.
+        """
+        arrays, variables = list(arrays), self.variables
+        if len(arrays) != len(variables):
+            raise ValueError(f"metric {self.name!r}: argument 'arrays' holds {len(arrays)} arrays, the state "
+                             f"{len(variables)}")
+        for k, (v, a) in enumerate(zip(variables, arrays)):
+            if np.shape(a) != v.shape:
+                raise ValueError(f"metric {self.name!r}: argument 'arrays': entry {k} has shape {np.shape(a)}, the "
+                                 f"state's is {v.shape}")
+        for v, a in zip(variables, arrays):
+            v[...] = a
 
     def reset_states(self) -> None:
         """Keras 2's name of reset_state."""

@@ -11,16 +11,17 @@ import json
 import math
 import os
 import re
+import warnings
 import zipfile
 import zlib
 
 import numpy as np
 
-from .. import optimizers
+from .. import losses, optimizers
 from .._atomic_write import atomic_write
 from ..layers.base import weight_budget
 
-FORMAT, VERSION = "fastrnn-model", 1
+FORMAT, WEIGHTS_FORMAT, VERSION = "fastrnn-model", "fastrnn-weights", 1
 _MEMBER = re.compile(r"(__fastrnn__|weights/\d+|optimizer/\d+/\w+)\.npy")
 _HEADER = "__fastrnn__"
 
@@ -32,7 +33,7 @@ def save_model(model, path) -> None:
     fastrnn._atomic_write), so an interrupted save leaves the old file as it was.
 
     Args:
-        model: a built Sequential.
+        model: a built Sequential or functional Model.
         path: file to write (any extension; ".npz" is a good choice).
 
     Raises:
@@ -43,17 +44,103 @@ def save_model(model, path) -> None:
     """
     if not model.built:
         raise ValueError(f"model {model.name!r} has no weights yet: build or fit it before saving")
-    meta = {"format": FORMAT, "version": VERSION, "model": model.get_config(), "compile": None}
+    kind = "Sequential" if model._is_sequential else "Functional"
+    meta = {"format": FORMAT, "version": VERSION, "class_name": kind, "model": model.get_config(), "compile": None}
     arrays = {f"weights/{i}": w for i, w in enumerate(model.get_weights())}
-    if model.loss is not None:
-        meta["compile"] = {"optimizer": optimizers.serialize(model.optimizer), "loss": model.loss.name,
-                           "metrics": [m for m in model._metric_specs if isinstance(m, str)],
+    if model.compiled:
+        meta["compile"] = {"optimizer": optimizers.serialize(model.optimizer), "loss": _nested(model.loss, _loss_json),
+                           "loss_weights": model.loss_weights, "metrics": _names(model._metric_specs),
+                           "weighted_metrics": _names(model._weighted_metric_specs),
                            "iterations": model.optimizer.iterations}
         for i, slots in enumerate(model.optimizer.get_slots(model.weights)):
             arrays.update({f"optimizer/{i}/{k}": v for k, v in slots.items()})
     arrays[_HEADER] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
     with atomic_write(path) as f:
         np.savez(f, **arrays)
+
+
+def save_weights(model, path) -> None:
+    """Save the weights of `model` alone (fastrnn's format: an .npz of the arrays with each
+    layer's name and weight shapes), atomically; `load_weights` puts them back.
+
+    Example:
+        >>> save_weights(model, "weights.npz"); load_weights(twin, "weights.npz")
+    """
+    if not model.built:
+        raise ValueError(f"model {model.name!r} has no weights yet: build or fit it before saving its weights")
+    meta = {"format": WEIGHTS_FORMAT, "version": VERSION,
+            "layers": [[layer.name, [list(w.shape) for w in layer.weights]] for layer in model.layers]}
+    arrays = {f"weights/{i}": w for i, w in enumerate(model.get_weights())}
+    arrays[_HEADER] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
+    with atomic_write(path) as f:
+        np.savez(f, **arrays)
+
+
+def load_weights(model, path, skip_mismatch=False) -> None:
+    """Load weights saved by save_weights (or model.save) into `model`, layer by layer in order.
+
+    Every stored array is checked against the model's weights before any is written, so a
+    mismatch leaves the model as it was.
+
+    Args:
+        skip_mismatch: leave a layer whose stored shapes differ (or that the file lacks) as it
+            is, with a warning, instead of raising (Keras' skip_mismatch).
+
+    Raises:
+        ValueError: not a fastrnn weights or model file, corrupt, or its shapes do not fit the
+            model (the message names the layer and weight).
+    """
+    path = os.fspath(path)
+    try:
+        meta, arrays = _read(path)
+    except FileNotFoundError:
+        raise
+    except (ValueError, OSError, EOFError, RecursionError, zipfile.BadZipFile, zlib.error) as err:
+        raise ValueError(f"{path!r} is not a fastrnn weights file, or it is corrupt ({err})") from err
+    stored = [arrays[f"weights/{i}"] for i in range(sum(k.startswith("weights/") for k in arrays))]
+    if not model.built:
+        raise ValueError(f"model {model.name!r} has no weights yet: build it before loading weights into it")
+    updates, offset = [], 0
+    for layer in model.layers:
+        mine, theirs = layer.weights, stored[offset:offset + len(layer.weights)]
+        offset += len(mine)
+        problem = None
+        if len(theirs) != len(mine):
+            problem = f"the file holds {len(theirs)} of its {len(mine)} weights"
+        else:
+            problem = next((f"weight {i} has shape {t.shape} in the file, {w.shape} in the model"
+                            for i, (w, t) in enumerate(zip(mine, theirs)) if w.shape != t.shape), None)
+        if problem is None:
+            updates.append((layer, theirs))
+        elif skip_mismatch:
+            warnings.warn(f"load_weights: layer {layer.name!r} skipped: {problem}", stacklevel=3)
+        else:
+            raise ValueError(f"{path!r} does not fit model {model.name!r}: layer {layer.name!r}: {problem}")
+    if offset != len(stored) and not skip_mismatch:
+        raise ValueError(f"{path!r} holds {len(stored)} weight arrays, model {model.name!r} has {offset}")
+    for layer, theirs in updates:
+        layer.set_weights(theirs)
+
+
+def _check_weights_meta(meta, arrays):
+    """A weights file's header: the layers' names and shapes, matching the stored arrays."""
+    _expect(meta.get("version"), (int,), "version", "an int")
+    layers = _expect(meta.get("layers"), (list,), "layers", "a list")
+    shapes = []
+    for i, entry in enumerate(layers):
+        if not (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], str)
+                and isinstance(entry[1], list)):
+            raise ValueError(f"field 'layers[{i}]' must be [name, [shapes]], got {entry!r:.80}")
+        shapes += [tuple(s) if isinstance(s, list) else None for s in entry[1]]
+    if any(k.startswith("optimizer/") for k in arrays):
+        raise ValueError("a weights file holds no optimizer state")
+    for i, shape in enumerate(shapes):
+        array = arrays.get(f"weights/{i}")
+        if array is None or array.shape != shape:
+            raise ValueError(f"weight {i}: the header says shape {shape}, the file holds "
+                             f"{None if array is None else array.shape}")
+    if len(arrays) != len(shapes):
+        raise ValueError(f"the header lists {len(shapes)} weights, the file holds {len(arrays)}")
 
 
 def load_model(path, custom_objects=None, compile=True):
@@ -71,7 +158,7 @@ def load_model(path, custom_objects=None, compile=True):
         compile: restore the optimizer (with its state), loss and metrics (default True).
 
     Returns:
-        The Sequential model.
+        The Sequential or functional Model.
 
     Raises:
         FileNotFoundError: no file at `path`.
@@ -88,6 +175,8 @@ def load_model(path, custom_objects=None, compile=True):
         raise
     except (ValueError, OSError, EOFError, RecursionError, zipfile.BadZipFile, zlib.error) as err:
         raise ValueError(f"{path!r} is not a fastrnn model file, or it is corrupt ({err})") from err
+    if meta.get("format") != FORMAT:
+        raise ValueError(f"{path!r} holds weights only: build the model, then model.load_weights(path)")
     if meta["version"] > VERSION:
         raise ValueError(f"{path!r} was written by a newer fastrnn (format version {meta['version']})")
     try:
@@ -108,7 +197,11 @@ def _read(path):
     if header.dtype != np.uint8 or header.ndim != 1:
         raise ValueError(f"the fastrnn header is {header.dtype} of shape {header.shape}, not bytes")
     meta = json.loads(header.tobytes().decode("utf-8"))  # deep nesting: RecursionError, caught by the caller
-    _check_meta(meta)
+    _expect(meta, (dict,), "(top level)", "an object")
+    if meta.get("format") == WEIGHTS_FORMAT:
+        _check_weights_meta(meta, arrays)
+    else:
+        _check_meta(meta)
     return meta, arrays
 
 
@@ -155,6 +248,48 @@ def _read_member(archive, member):
     return np.frombuffer(data, dtype).reshape(shape, order="F" if fortran_order else "C")
 
 
+def _nested(spec, leaf):
+    """`spec` (a value, a list of them, or a dict of them by output name) with leaf() on each value."""
+    if isinstance(spec, dict):
+        return {k: _nested(v, leaf) for k, v in spec.items()}
+    if isinstance(spec, (list, tuple)):
+        return [_nested(v, leaf) for v in spec]
+    return leaf(spec)
+
+
+def _loss_json(loss):
+    return None if loss is None else losses.serialize(loss)
+
+
+def _names(metrics):
+    """compile's metrics with only the names kept (functions cannot be stored), structure kept."""
+    if isinstance(metrics, dict):
+        return {k: _names(v) for k, v in metrics.items()}
+    if isinstance(metrics, (list, tuple)):
+        return [m if isinstance(m, str) else _names(m) for m in metrics if isinstance(m, (str, list, tuple, dict))]
+    return metrics if isinstance(metrics, str) else None
+
+
+def _check_nested(value, field, leaf_types, what, depth=0):
+    """`value` is a leaf of leaf_types, or (two levels at most) a list or dict of them."""
+    if isinstance(value, (list, dict)) and depth < 2 and not (isinstance(value, dict) and "class_name" in value):
+        for item in (value.values() if isinstance(value, dict) else value):
+            _check_nested(item, field, leaf_types, what, depth + 1)
+    elif not isinstance(value, leaf_types) or isinstance(value, bool):
+        raise ValueError(f"field {field!r} must hold {what}, got {type(value).__name__}: {value!r:.80}")
+
+
+def _loss_from_json(spec):
+    """A stored loss: a name (older files), a serialized Loss, or a list / dict of them."""
+    if isinstance(spec, dict) and "class_name" in spec:
+        return losses.deserialize(spec)
+    if isinstance(spec, list):
+        return [_loss_from_json(v) for v in spec]
+    if isinstance(spec, dict):
+        return {k: _loss_from_json(v) for k, v in spec.items()}
+    return spec
+
+
 def _expect(value, types, field, what):
     """`value` if it is one of `types` (bool is not an int here), else a ValueError naming `field`."""
     if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
@@ -169,6 +304,8 @@ def _check_meta(meta):
         raise ValueError("wrong format tag")
     _expect(meta.get("version"), (int,), "version", "an int")
     model = _expect(meta.get("model"), (dict,), "model", "an object")
+    if meta.get("class_name", "Sequential") not in ("Sequential", "Functional"):
+        raise ValueError(f"field 'class_name' must be 'Sequential' or 'Functional', got {meta.get('class_name')!r:.80}")
     _expect(model.get("name"), (str, type(None)), "model.name", "a str or null")
     for i, layer in enumerate(_expect(model.get("layers"), (list,), "model.layers", "a list")):
         _expect(layer, (dict,), f"model.layers[{i}]", "an object")
@@ -182,28 +319,34 @@ def _check_meta(meta):
         optimizer = _expect(spec.get("optimizer"), (dict,), "compile.optimizer", "an object")
         _expect(optimizer.get("class_name"), (str,), "compile.optimizer.class_name", "a str")
         _expect(optimizer.get("config"), (dict,), "compile.optimizer.config", "an object")
-        _expect(spec.get("loss"), (str,), "compile.loss", "a str")
-        for m in _expect(spec.get("metrics"), (list,), "compile.metrics", "a list"):
-            _expect(m, (str,), "compile.metrics", "a list of str")
+        if spec.get("loss") is None:
+            raise ValueError("field 'compile.loss' must hold a loss, or one per output")
+        _check_nested(spec["loss"], "compile.loss", (str, dict, type(None)), "loss names or objects")
+        _check_nested(spec.get("loss_weights"), "compile.loss_weights", (int, float, type(None)), "numbers")
+        for key in ("metrics", "weighted_metrics"):
+            _check_nested(spec.get(key), f"compile.{key}", (str, type(None)), "metric names")
         if _expect(spec.get("iterations"), (int,), "compile.iterations", "an int") < 0:
             raise ValueError(f"field 'compile.iterations' must be >= 0, got {spec['iterations']}")
 
 
 def _build(meta, arrays, custom_objects, compile):
     """The model of a checked file: weights created within the stored weights' bytes, then filled."""
-    from .sequential import Sequential  # saving is imported by sequential
+    from .functional import Model  # saving is imported by the models
+    from .sequential import Sequential
 
     count = sum(k.startswith("weights/") for k in arrays)
     if any(f"weights/{i}" not in arrays for i in range(count)):
         raise ValueError("the weight members are not numbered 0, 1, 2, ...")
     weights = [arrays.pop(f"weights/{i}") for i in range(count)]
     with weight_budget(sum(w.nbytes for w in weights)):
-        model = Sequential.from_config(meta["model"], custom_objects)
+        kind = Sequential if meta.get("class_name", "Sequential") == "Sequential" else Model
+        model = kind.from_config(meta["model"], custom_objects)
     model.set_weights(weights)
     spec = meta["compile"]
     if compile and spec:
-        model.compile(optimizer=optimizers.deserialize(spec["optimizer"]), loss=spec["loss"],
-                      metrics=spec["metrics"])
+        model.compile(optimizer=optimizers.deserialize(spec["optimizer"]), loss=_loss_from_json(spec["loss"]),
+                      loss_weights=spec.get("loss_weights"), metrics=spec["metrics"],
+                      weighted_metrics=spec.get("weighted_metrics"))
         model.optimizer.iterations = spec["iterations"]
         slots = [{} for _ in model.weights]
         for key, value in arrays.items():  # only optimizer/<i>/<name> members are left

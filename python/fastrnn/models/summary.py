@@ -1,5 +1,6 @@
-"""The Keras (tf.keras 2) text table a Sequential model prints: layer (type), output shape and
-parameter count per layer, then total, trainable and non-trainable parameter counts.
+"""The Keras (tf.keras 2) text table a model prints: layer (type), output shape and parameter
+count per layer (and, for a functional model, the layer calls it is connected to), then total,
+trainable and non-trainable parameter counts.
 
 Only formatting; the counts come from the layers.
 """
@@ -28,16 +29,19 @@ def print_summary(model, line_length=None, positions=None, print_fn=None) -> Non
         raise ValueError(f"model {model.name!r} has not been built yet: give the first layer an input_shape, "
                          "call model.build(input_shape), or fit it on data first")
     print_fn = print_fn or print
-    line_length = line_length or 65
-    positions = [int(line_length * p) for p in (positions or (0.45, 0.85, 1.0))]
+    rows = model._summary_rows()
+    functional = any(links is not None for _, _, links in rows)
+    line_length = line_length or (98 if functional else 65)
+    positions = positions or ((0.33, 0.55, 0.67, 1.0) if functional else (0.45, 0.85, 1.0))
+    positions = [int(line_length * p) for p in positions]
+    headers = ["Layer (type)", "Output Shape", "Param #"] + (["Connected to"] if functional else [])
     print_fn(f'Model: "{model.name}"')
     print_fn("_" * line_length)
-    print_fn(_row(["Layer (type)", "Output Shape", "Param #"], positions))
+    print_fn(_row(headers, positions))
     print_fn("=" * line_length)
-    shape = model.input_shape
-    for layer in model.layers:
-        shape = layer.compute_output_shape(shape)
-        print_fn(_row([f"{layer.name} ({type(layer).__name__})", str(shape), layer.count_params()], positions))
+    for layer, shape, links in rows:
+        fields = [f"{layer.name} ({type(layer).__name__})", shape, layer.count_params()]
+        print_fn(_row(fields + ([links] if functional else []), positions))
         print_fn(" " * line_length)
     print_fn("=" * line_length)
     trainable = sum(w.size for w in model.trainable_weights)

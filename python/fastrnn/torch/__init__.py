@@ -1,7 +1,7 @@
-"""fastrnn for PyTorch: `fastrnn.torch.LSTM` and `fastrnn.torch.RNN`, drop-in torch.nn modules with
-nn.LSTM's / nn.RNN's arguments, parameters (state_dicts load unchanged) and results, whose forward
-and backward run fastrnn's kernels through a torch.autograd.Function (no compiled code against
-PyTorch). CPU tensors, float32 and float64. No GRU yet: fastrnn has no GRU kernel.
+"""fastrnn for PyTorch: `fastrnn.torch.LSTM`, `.GRU` and `.RNN`, drop-in torch.nn modules with
+nn.LSTM's / nn.GRU's / nn.RNN's arguments, parameters (state_dicts load unchanged) and results,
+whose forward and backward run fastrnn's kernels through a torch.autograd.Function (no compiled
+code against PyTorch). CPU tensors, float32 and float64.
 
 Example:
     >>> import fastrnn.torch
@@ -13,6 +13,6 @@ try:
 except ImportError as _err:
     raise ImportError("fastrnn.torch needs PyTorch, which is not installed: pip install torch") from _err
 
-from .modules import LSTM, RNN
+from .modules import GRU, LSTM, RNN
 
-__all__ = ["LSTM", "RNN"]
+__all__ = ["LSTM", "GRU", "RNN"]

@@ -2,8 +2,10 @@
 
 CPU tensors are handed to the kernels as NumPy views (Tensor.numpy(), no copy) and results come
 back through torch.from_numpy (no copy). PyTorch's weight_ih (G*H, D) is Keras' kernel (D, G*H)
-transposed, and the gate orders agree (LSTM i, f, g, o = Keras i, f, c, o); PyTorch's two biases
-are summed into the kernels' one, and both get its gradient. No math here beyond that sum.
+transposed. LSTM and RNN: the gate orders agree (LSTM i, f, g, o = Keras i, f, c, o) and PyTorch's
+two biases are summed into the kernels' one, both getting its gradient. GRU: PyTorch's r, z, n
+blocks are Keras' z, r, h with the first two swapped (a copy of the weights), and its two biases
+are the kernels' (2, 3H) reset_after bias. No math here beyond that sum and those swaps.
 """
 from __future__ import annotations
 
@@ -19,8 +21,8 @@ from .. import ops
 class Call(NamedTuple):
     """What one kernel call needs besides tensors."""
 
-    cell: str  # "lstm" or "simple_rnn"
-    activation: str  # the RNN's nonlinearity; "tanh" for the LSTM
+    cell: str  # "lstm", "gru" or "simple_rnn"
+    activation: str  # the RNN's nonlinearity; "tanh" for the LSTM and GRU
     lengths: Optional[np.ndarray]  # (B,) valid steps per sequence, or None: all T
     reverse: bool
     time_major: bool
@@ -36,26 +38,53 @@ def _tensor(a):
     return torch.from_numpy(a if a.flags.writeable else a.copy())
 
 
+def _swap_zr(a, axis):
+    """A GRU's gate blocks with the first two swapped along `axis`: PyTorch's r, z, n <-> Keras'
+    z, r, h (the same swap both ways). A C-contiguous copy."""
+    first, second, candidate = np.split(a, 3, axis=axis)
+    return np.concatenate([second, first, candidate], axis=axis)
+
+
 def _forward(call, x, w_ih, w_hh, b_ih, b_hh, h0, c0, training):
     """(outputs, h_T, c_T or None, cache) of ops' forward on the tensors' NumPy views."""
+    common = dict(lengths=call.lengths, reverse=call.reverse, time_major=call.time_major, training=training)
+    if call.cell == "gru":
+        kernel, recurrent = _swap_zr(_numpy(w_ih), 0).T, _swap_zr(_numpy(w_hh), 0).T
+        bias = None if b_ih is None else np.stack([_swap_zr(_numpy(b_ih), 0), _swap_zr(_numpy(b_hh), 0)])
+        out, h, cache = ops.gru_forward(_numpy(x), kernel, recurrent, bias, _numpy(h0), reset_after=True, **common)
+        return out, h, None, cache
     kernel, recurrent = _numpy(w_ih).T, _numpy(w_hh).T
     bias = None if b_ih is None else (b_ih.detach() + b_hh.detach()).numpy()
     if call.cell == "lstm":
-        out, (h, c), cache = ops.lstm_forward(_numpy(x), kernel, recurrent, bias, _numpy(h0), _numpy(c0),
-                                              lengths=call.lengths, reverse=call.reverse,
-                                              time_major=call.time_major, training=training)
+        out, (h, c), cache = ops.lstm_forward(_numpy(x), kernel, recurrent, bias, _numpy(h0), _numpy(c0), **common)
         return out, h, c, cache
     out, h, cache = ops.simple_rnn_forward(_numpy(x), kernel, recurrent, bias, _numpy(h0),
-                                           activation=call.activation, lengths=call.lengths,
-                                           reverse=call.reverse, time_major=call.time_major, training=training)
+                                           activation=call.activation, **common)
     return out, h, None, cache
+
+
+def _weight_gradients(cell, grads, has_bias):
+    """(d_weight_ih, d_weight_hh, d_bias_ih, d_bias_hh) in PyTorch's layout from the kernels' grads."""
+    if cell == "gru":
+        d_ih = torch.from_numpy(_swap_zr(grads.kernel.T, 0))
+        d_hh = torch.from_numpy(_swap_zr(grads.recurrent_kernel.T, 0))
+        if not has_bias:
+            return d_ih, d_hh, None, None
+        return d_ih, d_hh, torch.from_numpy(_swap_zr(grads.bias[0], 0)), torch.from_numpy(_swap_zr(grads.bias[1], 0))
+    d_ih = torch.from_numpy(np.ascontiguousarray(grads.kernel.T))
+    d_hh = torch.from_numpy(np.ascontiguousarray(grads.recurrent_kernel.T))
+    if not has_bias:
+        return d_ih, d_hh, None, None
+    # one tensor per bias: autograd may keep a gradient as the .grad it accumulates into
+    d_bias = _tensor(grads.bias)
+    return d_ih, d_hh, d_bias, d_bias.clone()
 
 
 class RecurrentFunction(torch.autograd.Function):
     """apply(call, x, w_ih, w_hh, b_ih, b_hh, h0, c0) -> (outputs, h_T) or (outputs, h_T, c_T).
 
     x is (T, B, D) (call.time_major) or (B, T, D); b_ih, b_hh, h0, c0 may be None (c0 always for
-    an RNN). Backward runs ops' backward on the cache the forward kept.
+    an RNN or GRU). Backward runs ops' backward on the cache the forward kept.
     """
 
     @staticmethod
@@ -77,14 +106,10 @@ class RecurrentFunction(torch.autograd.Function):
         if ctx.call.cell == "lstm":
             grads = ops.lstm_backward(ctx.cache, *d, input_gradient=needs[1])
         else:
-            grads = ops.simple_rnn_backward(ctx.cache, d[0], d[1], input_gradient=needs[1])
+            backward = ops.gru_backward if ctx.call.cell == "gru" else ops.simple_rnn_backward
+            grads = backward(ctx.cache, d[0], d[1], input_gradient=needs[1])
         dx = _tensor(grads.x) if needs[1] else None
-        d_ih = torch.from_numpy(np.ascontiguousarray(grads.kernel.T))
-        d_hh = torch.from_numpy(np.ascontiguousarray(grads.recurrent_kernel.T))
-        d_bias = d_bias_hh = None
-        if ctx.has_bias:  # one tensor per bias: autograd may keep a gradient as the .grad it accumulates into
-            d_bias = _tensor(grads.bias)
-            d_bias_hh = d_bias.clone()
+        d_ih, d_hh, d_bias, d_bias_hh = _weight_gradients(ctx.call.cell, grads, ctx.has_bias)
         dh0 = _tensor(grads.h0) if needs[6] else None
         dc0 = _tensor(grads.c0) if needs[7] and ctx.call.cell == "lstm" else None
         return None, dx, d_ih, d_hh, d_bias, d_bias_hh, dh0, dc0

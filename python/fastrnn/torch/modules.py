@@ -1,5 +1,5 @@
-"""fastrnn.torch.LSTM and RNN: torch.nn.RNNBase modules (so the same parameters, names, shapes,
-initialization and state_dict as nn.LSTM / nn.RNN) whose forward runs fastrnn's kernels.
+"""fastrnn.torch.LSTM, GRU and RNN: torch.nn.RNNBase modules (so the same parameters, names, shapes,
+initialization and state_dict as nn.LSTM / nn.GRU / nn.RNN) whose forward runs fastrnn's kernels.
 
 Stacking, directions, PackedSequence and inter-layer dropout are done here as nn.LSTM does them;
 each layer-direction is one kernel call (_autograd.run). CPU tensors, float32 and float64 only.
@@ -33,7 +33,7 @@ def _pack_like(padded, lengths, like):
 
 
 class _Recurrent(torch.nn.RNNBase):
-    """forward() shared by LSTM and RNN; subclasses set _cell (the kernel) and _states (1 or 2)."""
+    """forward() shared by LSTM, GRU and RNN; subclasses set _cell (the kernel) and _states (1 or 2)."""
 
     _cell, _states = "", 1
 
@@ -207,3 +207,31 @@ class RNN(_Recurrent):
         super().__init__(modes[nonlinearity], input_size, hidden_size, num_layers, bias, batch_first, dropout,
                          bidirectional, 0, device, dtype)
         self.nonlinearity = nonlinearity
+
+
+class GRU(_Recurrent):
+    """torch.nn.GRU run by fastrnn's kernels: the same arguments, parameters and results.
+
+    PyTorch's GRU is Keras' GRU with reset_after=True (the reset gate applied after the recurrent
+    product, two biases); a trained nn.GRU's state_dict loads unchanged.
+
+    Args:
+        input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, device,
+            dtype: as LSTM.
+
+    Forward(input, hx=None): input as LSTM's; hx: h_0 (num_layers * num_directions, B, H) or
+    None. Returns output and h_n.
+
+    Example:
+        >>> gru = fastrnn.torch.GRU(16, 32, batch_first=True, bidirectional=True)
+        >>> gru.load_state_dict(trained_nn_gru.state_dict())
+        >>> output, h_n = gru(torch.randn(8, 50, 16))
+    """
+
+    _cell, _states = "gru", 1
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
+                 bidirectional=False, device=None, dtype=None):
+        _check_kwargs("fastrnn.torch.GRU", 0, device)
+        super().__init__("GRU", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
+                         0, device, dtype)
