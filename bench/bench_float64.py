@@ -9,30 +9,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
-import time
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
 import fastrnn  # noqa: E402
 from fastrnn import ops  # noqa: E402
+from bench_rnn import interleaved_ms  # noqa: E402
 from shapes import GATES, SHAPES  # noqa: E402
-
-
-def medians_ms(fns, repeats):
-    """Median ms of each of fns, called in turn (one call each, the order rotating) so that this
-    shared machine's slow spells fall on all of them alike."""
-    for fn in fns:
-        fn()
-    times = [[] for _ in fns]
-    for r in range(repeats):
-        for i in (range(len(fns)) if r % 2 == 0 else reversed(range(len(fns)))):
-            start = time.perf_counter()
-            fns[i]()
-            times[i].append(time.perf_counter() - start)
-    return [1e3 * statistics.median(t) for t in times]
 
 
 def sigmoid(z):
@@ -93,8 +78,10 @@ def main():
                 fns = [lambda: run(data), lambda: run(single)]
                 if name == "fwd":
                     fns.append(lambda: plain_loop(cell, *data))
-                ms64, ms32, loop = (medians_ms(fns, args.repeats) + [float("nan")])[:3]
-                ref = medians_ms([lambda: run(data, "numpy")], 1)[0]
+                # alternating blocks, each opened by untimed calls: NumPy's BLAS threads spin on after
+                # the plain loop's products and would slow the next kernel call otherwise
+                ms64, ms32, loop = (interleaved_ms(fns, args.repeats) + [float("nan")])[:3]
+                ref = interleaved_ms([lambda: run(data, "numpy")], 1, blocks=1)[0]
                 print(f"| {cell} | {T}, {B}, {D}, {H} | {name} | {ms64:.2f} | {ms32:.2f} | {ms64 / ms32:.2f} | "
                       f"{ref:.1f} | {loop:.2f} | {ref / ms64:.1f}x | {loop / ms64:.1f}x |".replace("nan", "-").replace("-x", "-"), flush=True)
 
