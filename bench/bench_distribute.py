@@ -104,13 +104,10 @@ def launch(mpiexec, ranks, threads, batch, samples, check):
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def cpu_name():
-    """The CPU's model name from /proc/cpuinfo (else what platform knows)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return platform.processor() or platform.machine()
+def _cpu_name():
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from bench_rnn import cpu_name  # imported here: the MPI ranks this script starts need none of it
+    return cpu_name()
 
 
 def main(argv=None):
@@ -147,7 +144,7 @@ def main(argv=None):
     step = {name: m["epoch"] / m["steps"] for name, m in med.items()}
     lines = [
         f"command: python bench/bench_distribute.py {' '.join(argv if argv is not None else sys.argv[1:])}",
-        f"machine: {cpu_name()}, {cores} CPUs (shared); python "
+        f"machine: {_cpu_name()}, {cores} CPUs (shared); python "
         f"{platform.python_version()}, numpy {np.__version__}, fastrnn {fastrnn.__version__}",
         f"model: Embedding({WORDS}, {DIM}) -> LSTM({UNITS}) over {MAXLEN} random ids -> Dense(1, sigmoid), Adam; "
         f"{args.samples} samples; median of {args.repeats}, runs alternating",

@@ -161,13 +161,17 @@ def gemm_product(threads, n=3072):
     return fn, 2 * n ** 3, f"{who} {n}x{n}x{n}, {threads} threads"
 
 
-def machine():
-    cpu = platform.processor()
+def cpu_name():
+    """The CPU's model name from /proc/cpuinfo (else what platform knows)."""
     try:
         with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
     except (OSError, StopIteration):
-        pass
+        return platform.processor() or platform.machine()
+
+
+def machine():
+    cpu = cpu_name()
     cfg = fastrnn._core.config()
     parts = [f"{cpu}, {os.cpu_count()} cores", f"Python {platform.python_version()}", f"NumPy {np.__version__}",
              f"fastrnn {fastrnn.__version__} ({cfg['blas']} {cfg['blas_version']}, SIMD {cfg['simd_in_use']})"]

@@ -76,13 +76,10 @@ def check(kind, state, args, batch):
     return losses, worst
 
 
-def cpu_name():
-    """The CPU's model name from /proc/cpuinfo (else what platform knows)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return platform.processor() or platform.machine()
+def _cpu_name():
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from bench_rnn import cpu_name  # imported here: the MPI ranks this script starts need none of it
+    return cpu_name()
 
 
 def main(argv=None):
@@ -141,7 +138,7 @@ def main(argv=None):
              f"{args.dtype}")
     print("\n".join([
         f"command: python bench/bench_torch_modules.py {' '.join(argv if argv is not None else sys.argv[1:])}",
-        f"machine: {cpu_name()}, {os.cpu_count()} CPUs, {threads} threads; "
+        f"machine: {_cpu_name()}, {os.cpu_count()} CPUs, {threads} threads; "
         f"python {platform.python_version()}, torch {torch.__version__}, fastrnn {fastrnn.__version__}",
         f"model: {shape}; epoch = {args.epoch_steps} steps; median of {args.repeats}, alternating",
         f"check, one step from the same weights: {'; '.join(checks)}",

@@ -300,7 +300,7 @@ def test_from_logits_loss_trains_a_linear_output():
     (lambda: losses.CategoricalCrossentropy(axis=1), "'axis' must be -1"),
     (lambda: losses.MeanSquaredError(reduction="avg"), "'reduction' must be one of"),
     (lambda: losses.get("mse").value_and_gradient(np.zeros((2, 3)), np.zeros((2, 3)), sample_weight=np.ones(3)),
-     "sample_weight of shape \\(3,\\) does not fit per-sample losses of shape \\(2,\\)"),
+     "sample_weight of shape \\(3,\\) does not fit values of shape \\(2,\\)"),
     (lambda: losses.get("mse").value_and_gradient(np.zeros((2, 4, 3)), np.zeros((2, 4, 3)), mask=np.ones((2, 3))),
      "a mask of shape \\(2, 3\\) does not fit per-sample losses of shape \\(2, 4\\)"),
     (lambda: losses.get("mse")(np.zeros((2, 2)), np.zeros((2, 3))), "targets of shape \\(2, 2\\) do not match"),

@@ -159,18 +159,24 @@ def check_choice(name: str, value, choices=ACTIVATIONS) -> str:
     return value
 
 
-def prepare_forward(cell, x, kernel, recurrent_kernel, bias, h0, c0, *, activation, recurrent_activation,
-                    lengths, reverse, time_major, mask=None, reset_after=False, kind: ArrayKind = HOST) -> RNNCall:
-    """Check a forward call's arguments and return them normalised as an RNNCall."""
-    G = GATES[cell]
-    given = {"x": x, "kernel": kernel, "recurrent_kernel": recurrent_kernel, "bias": bias, "h0": h0, "c0": c0}
+def _arrays(given: dict, kind: ArrayKind) -> tuple:
+    """({name: array} of the arguments given (not None), {name: shape}), each checked to be a
+    numeric array of the kind of 'x'."""
     present = {name: value for name, value in given.items() if value is not None}
     for name, value in present.items():
         if not kind.accepts(value):
             raise TypeError(f"argument '{name}' must be the same kind of array as 'x', on the same device "
                             f"({type(value).__name__} given)")
         _check_numeric(name, kind.dtype(value))
-    shapes = {name: tuple(kind.shape(value)) for name, value in present.items()}
+    return present, {name: tuple(kind.shape(value)) for name, value in present.items()}
+
+
+def prepare_forward(cell, x, kernel, recurrent_kernel, bias, h0, c0, *, activation, recurrent_activation,
+                    lengths, reverse, time_major, mask=None, reset_after=False, kind: ArrayKind = HOST) -> RNNCall:
+    """Check a forward call's arguments and return them normalised as an RNNCall."""
+    G = GATES[cell]
+    present, shapes = _arrays({"x": x, "kernel": kernel, "recurrent_kernel": recurrent_kernel, "bias": bias,
+                               "h0": h0, "c0": c0}, kind)
     layout = "(time, batch, features)" if time_major else "(batch, time, features)"
     if len(shapes["x"]) != 3:
         raise ValueError(f"argument 'x' must be 3-D {layout}, got shape {shapes['x']}")
@@ -342,13 +348,7 @@ def conv1d_geometry(steps, kernel_size: int, strides: int, padding: str, dilatio
 
 def prepare_conv1d_forward(x, kernel, bias, *, strides, padding, dilation_rate, kind: ArrayKind = HOST) -> Conv1DCall:
     """Check a conv1d_forward call's arguments and return them normalised as a Conv1DCall."""
-    present = {name: value for name, value in {"x": x, "kernel": kernel, "bias": bias}.items() if value is not None}
-    for name, value in present.items():
-        if not kind.accepts(value):
-            raise TypeError(f"argument '{name}' must be the same kind of array as 'x', on the same device "
-                            f"({type(value).__name__} given)")
-        _check_numeric(name, kind.dtype(value))
-    shapes = {name: tuple(kind.shape(value)) for name, value in present.items()}
+    present, shapes = _arrays({"x": x, "kernel": kernel, "bias": bias}, kind)
     if len(shapes["x"]) != 3:
         raise ValueError(f"argument 'x' must be 3-D (batch, steps, channels), got shape {shapes['x']}")
     C = shapes["x"][2]

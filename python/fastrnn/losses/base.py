@@ -13,6 +13,20 @@ EPSILON = 1e-7  # Keras' backend epsilon, used to clip probabilities
 REDUCTIONS = ("sum_over_batch_size", "mean", "sum", "mean_with_sample_weight", "none")
 
 
+def broadcast_sample_weight(owner, shape, sample_weight):
+    """sample_weight (None, a scalar, (batch,) for every step of a sample, or `shape`; a trailing
+    axis of 1 dropped) broadcast to `shape`, or None; `owner` names the caller in errors."""
+    if sample_weight is None:
+        return None
+    sw = np.asarray(sample_weight, dtype=np.float64)
+    if sw.ndim == len(shape) + 1 and sw.shape[-1:] == (1,):
+        sw = sw[..., 0]
+    if sw.ndim > len(shape) or sw.shape != tuple(shape[:sw.ndim]):
+        raise ValueError(f"{owner}: sample_weight of shape {sw.shape} does not fit values of shape "
+                         f"{tuple(shape)}; expected a scalar, {tuple(shape[:1])} or {tuple(shape)}")
+    return np.broadcast_to(sw.reshape(sw.shape + (1,) * (len(shape) - sw.ndim)), shape)
+
+
 def weights_for(owner, shape, sample_weight, mask, reduction):
     """Keras 3's weighting of per-sample values of `shape`: (weights or None, divisor), the loss
     being sum(values * weights) / divisor (divisor 0: the loss is 0).
@@ -21,15 +35,7 @@ def weights_for(owner, shape, sample_weight, mask, reduction):
     broadcast it), or `shape` itself (per step); a trailing axis of 1 is dropped. mask: bools of
     `shape`; masked-out values count for nothing, and the mean is over the unmasked ones.
     """
-    weights = None
-    if sample_weight is not None:
-        sw = np.asarray(sample_weight, dtype=np.float64)
-        if sw.ndim == len(shape) + 1 and sw.shape[-1:] == (1,):
-            sw = sw[..., 0]
-        if sw.ndim > len(shape) or sw.shape != tuple(shape[:sw.ndim]):
-            raise ValueError(f"loss {owner!r}: sample_weight of shape {sw.shape} does not fit per-sample losses "
-                             f"of shape {tuple(shape)}; expected a scalar, {tuple(shape[:1])} or {tuple(shape)}")
-        weights = np.broadcast_to(sw.reshape(sw.shape + (1,) * (len(shape) - sw.ndim)), shape)
+    weights = broadcast_sample_weight(f"loss {owner!r}", shape, sample_weight)
     valid = None
     if mask is not None:
         m = np.asarray(mask)

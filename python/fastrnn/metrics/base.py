@@ -10,20 +10,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..losses.base import broadcast_sample_weight
+
 
 def sample_weights(owner, shape, sample_weight=None, mask=None):
     """The weights of per-sample values of `shape` (None: all 1): sample_weight (a scalar,
     (batch,) applied to every step of its sample, or `shape`, a trailing axis of 1 dropped) times
     the mask (bools of `shape`: False weighs 0)."""
-    weights = None
-    if sample_weight is not None:
-        sw = np.asarray(sample_weight, dtype=np.float64)
-        if sw.ndim == len(shape) + 1 and sw.shape[-1:] == (1,):
-            sw = sw[..., 0]
-        if sw.ndim > len(shape) or sw.shape != tuple(shape[:sw.ndim]):
-            raise ValueError(f"metric {owner!r}: sample_weight of shape {sw.shape} does not fit values of shape "
-                             f"{tuple(shape)}; expected a scalar, {tuple(shape[:1])} or {tuple(shape)}")
-        weights = np.broadcast_to(sw.reshape(sw.shape + (1,) * (len(shape) - sw.ndim)), shape)
+    weights = broadcast_sample_weight(f"metric {owner!r}", shape, sample_weight)
     if mask is not None:
         m = np.asarray(mask)
         if m.shape != tuple(shape):

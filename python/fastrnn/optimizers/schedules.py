@@ -51,7 +51,26 @@ class LearningRateSchedule:
         return cls(**config)
 
 
-class ExponentialDecay(LearningRateSchedule):
+class _Decay(LearningRateSchedule):
+    """What ExponentialDecay and InverseTimeDecay share: their arguments (checked) and config."""
+
+    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase, name):
+        cls = type(self).__name__
+        self.initial_learning_rate = _number(cls, "initial_learning_rate", initial_learning_rate)
+        self.decay_steps = _number(cls, "decay_steps", decay_steps, 0, low_inclusive=False)
+        self.decay_rate = _number(cls, "decay_rate", decay_rate)
+        self.staircase, self.name = bool(staircase), name
+
+    def _periods(self, step):
+        p = step / self.decay_steps
+        return math.floor(p) if self.staircase else p
+
+    def get_config(self):
+        return {"initial_learning_rate": self.initial_learning_rate, "decay_steps": self.decay_steps,
+                "decay_rate": self.decay_rate, "staircase": self.staircase, "name": self.name}
+
+
+class ExponentialDecay(_Decay):
     """initial_learning_rate * decay_rate ** (step / decay_steps), the exponent floored when
     `staircase`.
 
@@ -65,22 +84,13 @@ class ExponentialDecay(LearningRateSchedule):
     """
 
     def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False, name="ExponentialDecay"):
-        cls = type(self).__name__
-        self.initial_learning_rate = _number(cls, "initial_learning_rate", initial_learning_rate)
-        self.decay_steps = _number(cls, "decay_steps", decay_steps, 0, low_inclusive=False)
-        self.decay_rate = _number(cls, "decay_rate", decay_rate)
-        self.staircase, self.name = bool(staircase), name
+        super().__init__(initial_learning_rate, decay_steps, decay_rate, staircase, name)
 
     def __call__(self, step):
-        p = step / self.decay_steps
-        return self.initial_learning_rate * self.decay_rate ** (math.floor(p) if self.staircase else p)
-
-    def get_config(self):
-        return {"initial_learning_rate": self.initial_learning_rate, "decay_steps": self.decay_steps,
-                "decay_rate": self.decay_rate, "staircase": self.staircase, "name": self.name}
+        return self.initial_learning_rate * self.decay_rate ** self._periods(step)
 
 
-class InverseTimeDecay(LearningRateSchedule):
+class InverseTimeDecay(_Decay):
     """initial_learning_rate / (1 + decay_rate * step / decay_steps), the ratio floored when
     `staircase` (Keras 2's `decay=` argument is this with decay_steps=1).
 
@@ -90,19 +100,10 @@ class InverseTimeDecay(LearningRateSchedule):
     """
 
     def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False, name="InverseTimeDecay"):
-        cls = type(self).__name__
-        self.initial_learning_rate = _number(cls, "initial_learning_rate", initial_learning_rate)
-        self.decay_steps = _number(cls, "decay_steps", decay_steps, 0, low_inclusive=False)
-        self.decay_rate = _number(cls, "decay_rate", decay_rate)
-        self.staircase, self.name = bool(staircase), name
+        super().__init__(initial_learning_rate, decay_steps, decay_rate, staircase, name)
 
     def __call__(self, step):
-        p = step / self.decay_steps
-        return self.initial_learning_rate / (1 + self.decay_rate * (math.floor(p) if self.staircase else p))
-
-    def get_config(self):
-        return {"initial_learning_rate": self.initial_learning_rate, "decay_steps": self.decay_steps,
-                "decay_rate": self.decay_rate, "staircase": self.staircase, "name": self.name}
+        return self.initial_learning_rate / (1 + self.decay_rate * self._periods(step))
 
 
 class PiecewiseConstantDecay(LearningRateSchedule):
