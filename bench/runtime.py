@@ -64,6 +64,7 @@ def interrupt(rng):
     start = time.perf_counter()
     ops.lstm_forward(x[:, :400], *w, training=False)
     call_s = 10 * (time.perf_counter() - start)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # also when started with SIGINT ignored (`cmd &`)
     threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT)).start()
     start = time.perf_counter()
     try:

@@ -116,8 +116,17 @@ def test_fork_while_another_thread_is_inside_a_kernel(threads):
         worker.join()
 
 
+@pytest.fixture
+def python_sigint():
+    """Python's own SIGINT handler for the test: a process started in the background by a shell
+    without job control (CI scripts, `cmd &`) inherits SIGINT ignored, and Python keeps it so."""
+    saved = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, saved)
+
+
 @pytest.mark.parametrize("cell, split", [("lstm", "units"), ("lstm", "rows"), ("simple_rnn", "units")])
-def test_ctrl_c_stops_a_long_call_promptly(threads, tune, cell, split):
+def test_ctrl_c_stops_a_long_call_promptly(threads, tune, python_sigint, cell, split):
     """SIGINT 0.3 s into a call that would run for tens of seconds raises KeyboardInterrupt soon
     after (the bound is loose: this is about seconds against tens of seconds, not speed), forward
     and backward, and the next calls work."""
