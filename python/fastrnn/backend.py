@@ -21,6 +21,7 @@ KERNELS = ("simple_rnn_forward", "simple_rnn_backward", "lstm_forward", "lstm_ba
            "gru_backward", "activate", "matmul", "conv1d_forward", "conv1d_backward",
            "gather_rows", "sum_rows_by_id", "adam_update", "rmsprop_update", "momentum_update")
 _MODULES = {"cpu": "._cpu", "numpy": ".reference", "cuda": "._cuda_backend"}
+_loaded: dict = {}  # backend name -> its module, once imported
 _state = threading.local()  # .name: this thread's override; .saved: overrides to restore on exit
 _lock = threading.Lock()  # guards _default and _changes
 _default = ["cpu"]
@@ -107,12 +108,16 @@ class set_backend:
 def implementation(name: Optional[str] = None) -> ModuleType:
     """The module implementing ops for backend `name` (default: the current backend)."""
     name = get_backend() if name is None else name
+    module = _loaded.get(name)
+    if module is not None:  # every ops call comes here: a dict lookup, not an import
+        return module
     if name not in BACKENDS:
         raise ValueError(f"argument 'backend' must be one of {BACKENDS}, got {name!r}")
     try:
-        return importlib.import_module(_MODULES[name], __package__)
+        module = _loaded[name] = importlib.import_module(_MODULES[name], __package__)
     except ImportError as err:
         raise RuntimeError(f"fastrnn backend {name!r} is not available: {err}") from err
+    return module
 
 
 def clear_session(free_memory: bool = True) -> None:
