@@ -84,3 +84,25 @@ def test_keras_files_through_the_model_methods(tmp_path):
     _, c = model_pair()
     c.load_weights(tmp_path / "m.keras")
     np.testing.assert_allclose(c.predict(X), a.predict(X), atol=1e-7)
+
+
+def test_metric_objects_are_stored_and_functions_left_out_with_a_warning(tmp_path):
+    from fastrnn import metrics
+    a, _ = model_pair()
+    y = np.arange(len(X)) % 2
+
+    def custom(y_true, y_pred):
+        return np.abs(y_true - y_pred[..., 0])
+
+    a.compile(optimizer="adam", loss="binary_crossentropy",
+              metrics=["acc", metrics.AUC(num_thresholds=50, name="roc"), metrics.Precision(thresholds=0.3), custom])
+    with pytest.warns(UserWarning, match="custom"):
+        a.save(tmp_path / "m.npz")
+    loaded = load_model(tmp_path / "m.npz")
+    got = loaded.evaluate(X, y, verbose=0, return_dict=True)
+    want = a.evaluate(X, y, verbose=0, return_dict=True)
+    assert set(got) == set(want) - {"custom"} and {"roc", "precision"} <= set(got)
+    for key in got:
+        assert got[key] == pytest.approx(want[key], rel=1e-6)
+    with pytest.raises(ValueError, match="cannot be stored"):
+        metrics.serialize(metrics.MeanMetricWrapper(custom))

@@ -21,7 +21,8 @@ __all__ = ["Metric", "Mean", "MeanMetricWrapper", "AUC", "Precision", "Recall", 
            "CategoricalAccuracy", "SparseCategoricalAccuracy", "TopKCategoricalAccuracy",
            "SparseTopKCategoricalAccuracy", "MeanAbsoluteError", "MeanSquaredError", "binary_accuracy",
            "categorical_accuracy", "sparse_categorical_accuracy", "top_k_categorical_accuracy",
-           "sparse_top_k_categorical_accuracy", "mean_absolute_error", "mean_squared_error", "get", "get_metric"]
+           "sparse_top_k_categorical_accuracy", "mean_absolute_error", "mean_squared_error", "get", "get_metric",
+           "serialize", "deserialize"]
 
 _NAMES = {"binary_accuracy": binary_accuracy, "categorical_accuracy": categorical_accuracy,
           "sparse_categorical_accuracy": sparse_categorical_accuracy,
@@ -94,3 +95,30 @@ def get_metric(metric, loss_name="", output_width=None) -> Metric:
         raise _unknown(metric)
     name, fn = get(metric, loss_name, output_width)
     return MeanMetricWrapper(fn, name=name)
+
+
+# the metric classes a config can name (a MeanMetricWrapper of an arbitrary function cannot be rebuilt)
+_CLASSES = {cls.__name__: cls for cls in (Mean, AUC, Precision, Recall, BinaryAccuracy, CategoricalAccuracy,
+                                          SparseCategoricalAccuracy, TopKCategoricalAccuracy,
+                                          SparseTopKCategoricalAccuracy, MeanAbsoluteError, MeanSquaredError)}
+
+
+def serialize(metric) -> dict:
+    """{"class_name": ..., "config": ...} of a metric object fastrnn can rebuild (deserialize).
+
+    Raises:
+        ValueError: a metric of another class (e.g. a MeanMetricWrapper of a function).
+    """
+    name = type(metric).__name__
+    if _CLASSES.get(name) is not type(metric):
+        raise ValueError(f"metric {metric!r} of class {name} cannot be stored; "
+                         f"these can: {', '.join(sorted(_CLASSES))}")
+    return {"class_name": name, "config": metric.get_config()}
+
+
+def deserialize(spec) -> Metric:
+    """A new metric object from serialize()'s dict."""
+    cls = _CLASSES.get(spec.get("class_name")) if isinstance(spec, dict) else None
+    if cls is None or not isinstance(spec.get("config"), dict):
+        raise ValueError(f"not a stored fastrnn metric: {spec!r:.80}")
+    return cls.from_config(spec["config"])

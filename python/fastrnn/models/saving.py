@@ -17,7 +17,7 @@ import zlib
 
 import numpy as np
 
-from .. import losses, optimizers
+from .. import losses, metrics as metrics_mod, optimizers
 from .._atomic_write import atomic_write
 from ..layers.base import weight_budget
 
@@ -261,13 +261,42 @@ def _loss_json(loss):
     return None if loss is None else losses.serialize(loss)
 
 
+def _storable(metric):
+    """Whether compile's metric `metric` can be stored: a name, or an object of a class fastrnn
+    can rebuild (metrics.serialize); functions cannot."""
+    if isinstance(metric, str):
+        return True
+    try:
+        metrics_mod.serialize(metric)
+        return True
+    except ValueError:
+        return False
+
+
 def _names(metrics):
-    """compile's metrics with only the names kept (functions cannot be stored), structure kept."""
+    """compile's metrics as JSON, structure kept: names, and objects as their serialized dicts;
+    what cannot be stored (functions) is left out with a warning."""
     if isinstance(metrics, dict):
         return {k: _names(v) for k, v in metrics.items()}
     if isinstance(metrics, (list, tuple)):
-        return [m if isinstance(m, str) else _names(m) for m in metrics if isinstance(m, (str, list, tuple, dict))]
-    return metrics if isinstance(metrics, str) else None
+        dropped = [m for m in metrics if not isinstance(m, (list, tuple, dict)) and not _storable(m)]
+        if dropped:
+            warnings.warn(f"save: the metrics {dropped!r} cannot be stored and are left out of the file", stacklevel=4)
+        return [_names(m) for m in metrics if isinstance(m, (list, tuple, dict)) or _storable(m)]
+    if isinstance(metrics, str) or metrics is None:
+        return metrics
+    return metrics_mod.serialize(metrics) if _storable(metrics) else None
+
+
+def _metrics_from_json(spec):
+    """Stored metrics: names, serialized metric objects, or lists / dicts of them."""
+    if isinstance(spec, dict) and "class_name" in spec:
+        return metrics_mod.deserialize(spec)
+    if isinstance(spec, list):
+        return [_metrics_from_json(v) for v in spec]
+    if isinstance(spec, dict):
+        return {k: _metrics_from_json(v) for k, v in spec.items()}
+    return spec
 
 
 def _check_nested(value, field, leaf_types, what, depth=0):
@@ -324,7 +353,7 @@ def _check_meta(meta):
         _check_nested(spec["loss"], "compile.loss", (str, dict, type(None)), "loss names or objects")
         _check_nested(spec.get("loss_weights"), "compile.loss_weights", (int, float, type(None)), "numbers")
         for key in ("metrics", "weighted_metrics"):
-            _check_nested(spec.get(key), f"compile.{key}", (str, type(None)), "metric names")
+            _check_nested(spec.get(key), f"compile.{key}", (str, dict, type(None)), "metric names or objects")
         if _expect(spec.get("iterations"), (int,), "compile.iterations", "an int") < 0:
             raise ValueError(f"field 'compile.iterations' must be >= 0, got {spec['iterations']}")
 
@@ -345,8 +374,8 @@ def _build(meta, arrays, custom_objects, compile):
     spec = meta["compile"]
     if compile and spec:
         model.compile(optimizer=optimizers.deserialize(spec["optimizer"]), loss=_loss_from_json(spec["loss"]),
-                      loss_weights=spec.get("loss_weights"), metrics=spec["metrics"],
-                      weighted_metrics=spec.get("weighted_metrics"))
+                      loss_weights=spec.get("loss_weights"), metrics=_metrics_from_json(spec["metrics"]),
+                      weighted_metrics=_metrics_from_json(spec.get("weighted_metrics")))
         model.optimizer.iterations = spec["iterations"]
         slots = [{} for _ in model.weights]
         for key, value in arrays.items():  # only optimizer/<i>/<name> members are left
