@@ -288,17 +288,6 @@ def _names(metrics):
     return metrics_mod.serialize(metrics) if _storable(metrics) else None
 
 
-def _metrics_from_json(spec):
-    """Stored metrics: names, serialized metric objects, or lists / dicts of them."""
-    if isinstance(spec, dict) and "class_name" in spec:
-        return metrics_mod.deserialize(spec)
-    if isinstance(spec, list):
-        return [_metrics_from_json(v) for v in spec]
-    if isinstance(spec, dict):
-        return {k: _metrics_from_json(v) for k, v in spec.items()}
-    return spec
-
-
 def _check_nested(value, field, leaf_types, what, depth=0):
     """`value` is a leaf of leaf_types, or (two levels at most) a list or dict of them."""
     if isinstance(value, (list, dict)) and depth < 2 and not (isinstance(value, dict) and "class_name" in value):
@@ -308,14 +297,15 @@ def _check_nested(value, field, leaf_types, what, depth=0):
         raise ValueError(f"field {field!r} must hold {what}, got {type(value).__name__}: {value!r:.80}")
 
 
-def _loss_from_json(spec):
-    """A stored loss: a name (older files), a serialized Loss, or a list / dict of them."""
+def _from_json(spec, deserialize):
+    """Stored losses or metrics: names (kept), serialized objects (deserialize), or lists / dicts
+    of them by output."""
     if isinstance(spec, dict) and "class_name" in spec:
-        return losses.deserialize(spec)
+        return deserialize(spec)
     if isinstance(spec, list):
-        return [_loss_from_json(v) for v in spec]
+        return [_from_json(v, deserialize) for v in spec]
     if isinstance(spec, dict):
-        return {k: _loss_from_json(v) for k, v in spec.items()}
+        return {k: _from_json(v, deserialize) for k, v in spec.items()}
     return spec
 
 
@@ -373,9 +363,9 @@ def _build(meta, arrays, custom_objects, compile):
     model.set_weights(weights)
     spec = meta["compile"]
     if compile and spec:
-        model.compile(optimizer=optimizers.deserialize(spec["optimizer"]), loss=_loss_from_json(spec["loss"]),
-                      loss_weights=spec.get("loss_weights"), metrics=_metrics_from_json(spec["metrics"]),
-                      weighted_metrics=_metrics_from_json(spec.get("weighted_metrics")))
+        model.compile(optimizer=optimizers.deserialize(spec["optimizer"]), loss=_from_json(spec["loss"], losses.deserialize),
+                      loss_weights=spec.get("loss_weights"), metrics=_from_json(spec["metrics"], metrics_mod.deserialize),
+                      weighted_metrics=_from_json(spec.get("weighted_metrics"), metrics_mod.deserialize))
         model.optimizer.iterations = spec["iterations"]
         slots = [{} for _ in model.weights]
         for key, value in arrays.items():  # only optimizer/<i>/<name> members are left
