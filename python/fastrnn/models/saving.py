@@ -91,12 +91,7 @@ def load_weights(model, path, skip_mismatch=False) -> None:
             model (the message names the layer and weight).
     """
     path = os.fspath(path)
-    try:
-        meta, arrays = _read(path)
-    except FileNotFoundError:
-        raise
-    except (ValueError, OSError, EOFError, RecursionError, zipfile.BadZipFile, zlib.error) as err:
-        raise ValueError(f"{path!r} is not a fastrnn weights file, or it is corrupt ({err})") from err
+    meta, arrays = _read_or_explain(path, "weights")
     stored = [arrays[f"weights/{i}"] for i in range(sum(k.startswith("weights/") for k in arrays))]
     if not model.built:
         raise ValueError(f"model {model.name!r} has no weights yet: build it before loading weights into it")
@@ -169,12 +164,7 @@ def load_model(path, custom_objects=None, compile=True):
         >>> model = load_model("model.npz")
     """
     path = os.fspath(path)
-    try:
-        meta, arrays = _read(path)
-    except FileNotFoundError:
-        raise
-    except (ValueError, OSError, EOFError, RecursionError, zipfile.BadZipFile, zlib.error) as err:
-        raise ValueError(f"{path!r} is not a fastrnn model file, or it is corrupt ({err})") from err
+    meta, arrays = _read_or_explain(path, "model")
     if meta.get("format") != FORMAT:
         raise ValueError(f"{path!r} holds weights only: build the model, then model.load_weights(path)")
     if meta["version"] > VERSION:
@@ -183,6 +173,17 @@ def load_model(path, custom_objects=None, compile=True):
         return _build(meta, arrays, custom_objects, compile)
     except (ValueError, TypeError, KeyError, AttributeError, IndexError, OverflowError) as err:
         raise ValueError(f"{path!r}: the model it describes cannot be built ({err})") from err
+
+
+def _read_or_explain(path, what):
+    """_read, with every way a file can be wrong or corrupt as one ValueError naming the file
+    (a missing file stays FileNotFoundError)."""
+    try:
+        return _read(path)
+    except FileNotFoundError:
+        raise
+    except (ValueError, OSError, EOFError, RecursionError, zipfile.BadZipFile, zlib.error) as err:
+        raise ValueError(f"{path!r} is not a fastrnn {what} file, or it is corrupt ({err})") from err
 
 
 def _read(path):
